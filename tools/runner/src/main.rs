@@ -1,1 +1,218 @@
-fn main() {}
+//! `runner`: builds the kernel image, boots it under QEMU and runs the QEMU
+//! test suite.
+//!
+//! ```text
+//! runner run   [options] [-- qemu args]   boot, show the console, exit with the guest's status
+//! runner gdb   [options]                  boot halted with the gdb stub on :1234
+//! runner test  [--list] [NAME...]         run the QEMU tests (all, or those whose name contains NAME)
+//! runner build                            build the kernel image and print its path
+//! options: --icount  --smp N  --mem SIZE  --mem-param  --append "k=v ..."
+//!          --drive FILE  --timeout SECS (0 = none)
+//! ```
+
+mod harness;
+mod qemu;
+mod tests;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use qemu::QemuConfig;
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: runner run|gdb|test|build [--icount] [--smp N] [--mem SIZE] [--mem-param] \
+         [--append \"k=v ...\"] [--drive FILE] [--timeout SECS] [--list] [NAME...] [-- QEMU ARGS]"
+    );
+    ExitCode::from(64)
+}
+
+struct Options {
+    cfg: QemuConfig,
+    timeout: Option<Duration>,
+    list: bool,
+    names: Vec<String>,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        cfg: QemuConfig::default(),
+        timeout: Some(Duration::from_secs(300)),
+        list: false,
+        names: Vec::new(),
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match a.as_str() {
+            "--icount" => o.cfg.icount = true,
+            "--smp" => {
+                o.cfg.smp = value("--smp")?
+                    .parse()
+                    .map_err(|_| "--smp takes a number".to_string())?
+            }
+            "--mem" => o.cfg.mem = value("--mem")?,
+            "--mem-param" => o.cfg.mem_param = true,
+            "--append" => o
+                .cfg
+                .append
+                .extend(value("--append")?.split_whitespace().map(String::from)),
+            "--drive" => o.cfg.drives.push(PathBuf::from(value("--drive")?)),
+            "--timeout" => {
+                let secs: u64 = value("--timeout")?
+                    .parse()
+                    .map_err(|_| "--timeout takes seconds".to_string())?;
+                o.timeout = (secs > 0).then(|| Duration::from_secs(secs));
+            }
+            "--list" => o.list = true,
+            "--" => {
+                o.cfg.extra.extend(it.by_ref().cloned());
+            }
+            s if s.starts_with('-') => return Err(format!("unknown option {s}")),
+            name => o.names.push(name.to_string()),
+        }
+    }
+    Ok(o)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((verb, rest)) = args.split_first() else {
+        return usage();
+    };
+    let opts = match parse(rest) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("runner: {e}");
+            return usage();
+        }
+    };
+    match verb.as_str() {
+        "build" => match qemu::build_kernel() {
+            Ok(elf) => {
+                println!("{}", elf.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        "run" => run(opts),
+        "gdb" => gdb(opts),
+        "test" => test(opts),
+        _ => usage(),
+    }
+}
+
+fn fail(msg: &str) -> ExitCode {
+    eprintln!("runner: {msg}");
+    ExitCode::FAILURE
+}
+
+fn run(opts: Options) -> ExitCode {
+    let elf = match qemu::build_kernel() {
+        Ok(e) => e,
+        Err(e) => return fail(&e),
+    };
+    eprintln!(
+        "runner: {}",
+        qemu::describe(&qemu::command(&elf, &opts.cfg))
+    );
+    let timeout = opts.timeout.unwrap_or(Duration::from_secs(u64::MAX / 4));
+    match harness::boot(&elf, &opts.cfg, timeout, true) {
+        Ok(out) => match out.exit_code {
+            Some(code) => {
+                eprintln!(
+                    "runner: guest exited with status {code} after {:.1?}",
+                    out.elapsed
+                );
+                ExitCode::from(code.clamp(0, 255) as u8)
+            }
+            None => fail(&format!(
+                "time limit reached after {:.1?}: qemu killed",
+                out.elapsed
+            )),
+        },
+        Err(e) => fail(&e),
+    }
+}
+
+fn gdb(mut opts: Options) -> ExitCode {
+    let elf = match qemu::build_kernel() {
+        Ok(e) => e,
+        Err(e) => return fail(&e),
+    };
+    opts.cfg.gdb = true;
+    let mut cmd = qemu::command(&elf, &opts.cfg);
+    println!("QEMU is waiting for gdb on localhost:1234. In another terminal run:\n");
+    println!(
+        "  gdb-multiarch -q {} -ex 'target remote localhost:1234' -ex 'break kmain' -ex continue\n",
+        elf.display()
+    );
+    println!("(the console appears here; quit QEMU with Ctrl-A x)");
+    cmd.stdin(std::process::Stdio::inherit());
+    match cmd.status() {
+        Ok(s) => ExitCode::from(s.code().unwrap_or(1).clamp(0, 255) as u8),
+        Err(e) => fail(&format!("cannot start qemu-system-arm: {e}")),
+    }
+}
+
+fn test(opts: Options) -> ExitCode {
+    let selected: Vec<_> = tests::all()
+        .into_iter()
+        .filter(|t| opts.names.is_empty() || opts.names.iter().any(|n| t.name.contains(n.as_str())))
+        .collect();
+    if opts.list {
+        for t in &selected {
+            println!("{:32} {}", t.name, t.about);
+        }
+        return ExitCode::SUCCESS;
+    }
+    let elf = match qemu::build_kernel() {
+        Ok(e) => e,
+        Err(e) => return fail(&e),
+    };
+    let log_dir = qemu::target_dir().join("qemu-logs");
+    let _ = std::fs::create_dir_all(&log_dir);
+    let (mut passed, mut failed) = (0, 0);
+    for t in &selected {
+        let outcome = match harness::boot(&elf, &t.config, t.timeout, false) {
+            Ok(o) => o,
+            Err(e) => return fail(&e),
+        };
+        let log_path = log_dir.join(format!("{}.log", t.name));
+        let _ = std::fs::write(
+            &log_path,
+            format!(
+                "$ {}\n{}",
+                qemu::describe(&qemu::command(&elf, &t.config)),
+                outcome.log
+            ),
+        );
+        let problems = harness::check(t, &outcome);
+        if problems.is_empty() {
+            passed += 1;
+            println!("qemu test {:32} ok ({:.1?})", t.name, outcome.elapsed);
+        } else {
+            failed += 1;
+            println!("qemu test {:32} FAILED ({:.1?})", t.name, outcome.elapsed);
+            for p in &problems {
+                println!("    {p}");
+            }
+            println!("    console log: {}", log_path.display());
+            let lines: Vec<&str> = outcome.log.lines().collect();
+            for l in &lines[lines.len().saturating_sub(25)..] {
+                println!("    | {l}");
+            }
+        }
+    }
+    println!("\nqemu: {passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
