@@ -2,6 +2,7 @@
 //! numbers (seL4 style): mixing them up is a type error, not a bug hunt.
 //!
 //! ARMv7-A short-descriptor translation: both address kinds are 32 bits.
+//! With the `serde` feature they travel on the wire as their plain `u32`.
 
 use core::fmt;
 
@@ -12,17 +13,44 @@ pub const PAGE_SIZE: u32 = 1 << PAGE_SHIFT;
 
 /// A physical address.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(
+        serde::Serialize,
+        serde::Deserialize,
+        postcard::experimental::max_size::MaxSize
+    ),
+    serde(transparent)
+)]
 #[repr(transparent)]
 pub struct PhysAddr(pub u32);
 
 /// A virtual address (of a user half or the shared vmalloc window; the
 /// kernel has its own type for kernel-half addresses).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(
+        serde::Serialize,
+        serde::Deserialize,
+        postcard::experimental::max_size::MaxSize
+    ),
+    serde(transparent)
+)]
 #[repr(transparent)]
 pub struct VirtAddr(pub u32);
 
 /// A physical page-frame number: `PhysAddr >> PAGE_SHIFT`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(
+        serde::Serialize,
+        serde::Deserialize,
+        postcard::experimental::max_size::MaxSize
+    ),
+    serde(transparent)
+)]
 #[repr(transparent)]
 pub struct Pfn(pub u32);
 

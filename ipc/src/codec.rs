@@ -1,0 +1,334 @@
+//! Whole-message encoding and decoding (header + payload).
+
+use zerocopy::{FromBytes, IntoBytes};
+
+use crate::error::{DecodeError, EncodeError};
+use crate::header::{Header, Opcode, HEADER_SIZE};
+use crate::request::Request;
+use crate::response::Response;
+use crate::{MAX_MESSAGE_SIZE, PROTOCOL_VERSION};
+
+/// Encodes `request` with sequence number `seq` into `out`; returns the
+/// message length. A buffer of `MAX_MESSAGE_SIZE` bytes always suffices.
+pub fn encode_request(seq: u32, request: &Request, out: &mut [u8]) -> Result<usize, EncodeError> {
+    let payload_out = out
+        .get_mut(HEADER_SIZE..)
+        .ok_or(EncodeError::BufferTooSmall)?;
+    let len = request
+        .encode_payload(payload_out)
+        .map_err(|_| EncodeError::BufferTooSmall)?;
+    write_header(request.opcode().to_wire(), seq, len, out)
+}
+
+/// Encodes `response` as the reply to sequence number `seq`.
+pub fn encode_response(
+    seq: u32,
+    response: &Response,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    let payload_out = out
+        .get_mut(HEADER_SIZE..)
+        .ok_or(EncodeError::BufferTooSmall)?;
+    let len = response
+        .encode_payload(payload_out)
+        .map_err(|_| EncodeError::BufferTooSmall)?;
+    write_header(response.wire_opcode(), seq, len, out)
+}
+
+fn write_header(
+    opcode: u16,
+    seq: u32,
+    payload_len: usize,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    let total = HEADER_SIZE + payload_len;
+    if total > MAX_MESSAGE_SIZE {
+        // Unreachable by the const size checks; kept so no path can emit a
+        // message the kernel would refuse.
+        return Err(EncodeError::BufferTooSmall);
+    }
+    let header = Header::new(PROTOCOL_VERSION, opcode, seq, payload_len as u32);
+    header
+        .write_to_prefix(out)
+        .map_err(|_| EncodeError::BufferTooSmall)?;
+    Ok(total)
+}
+
+/// The sequence number of a message whose header is readable, even if the
+/// rest is invalid (so a server can address its error reply).
+pub fn peek_sequence(bytes: &[u8]) -> Option<u32> {
+    Header::read_from_prefix(bytes)
+        .ok()
+        .map(|(h, _)| h.seq.get())
+}
+
+/// Checks size, version and length; returns the header and the payload.
+fn split(bytes: &[u8]) -> Result<(Header, &[u8]), DecodeError> {
+    if bytes.len() > MAX_MESSAGE_SIZE {
+        return Err(DecodeError::TooLong { len: bytes.len() });
+    }
+    let (header, payload) =
+        Header::read_from_prefix(bytes).map_err(|_| DecodeError::TooShort { len: bytes.len() })?;
+    let version = header.version.get();
+    if version != PROTOCOL_VERSION {
+        return Err(DecodeError::UnsupportedVersion { version });
+    }
+    let declared = header.len.get();
+    if usize::try_from(declared).ok() != Some(payload.len()) {
+        return Err(DecodeError::LengthMismatch {
+            declared,
+            actual: payload.len(),
+        });
+    }
+    Ok((header, payload))
+}
+
+fn finish<T>(decoded: Result<(T, &[u8]), postcard::Error>) -> Result<T, DecodeError> {
+    let (value, rest) = decoded.map_err(|_| DecodeError::BadPayload)?;
+    if rest.is_empty() {
+        Ok(value)
+    } else {
+        Err(DecodeError::TrailingBytes { unused: rest.len() })
+    }
+}
+
+/// Decodes a request message; returns its sequence number and the request.
+pub fn decode_request(bytes: &[u8]) -> Result<(u32, Request), DecodeError> {
+    let (header, payload) = split(bytes)?;
+    let opcode_wire = header.opcode.get();
+    let opcode = Opcode::from_wire(opcode_wire).ok_or(DecodeError::UnknownOpcode {
+        opcode: opcode_wire,
+    })?;
+    let request = finish(Request::decode_payload(opcode, payload))?;
+    Ok((header.seq.get(), request))
+}
+
+/// Decodes a reply message; returns its sequence number and the response.
+pub fn decode_response(bytes: &[u8]) -> Result<(u32, Response), DecodeError> {
+    let (header, payload) = split(bytes)?;
+    let opcode = header.opcode.get();
+    let decoded =
+        Response::decode_payload(opcode, payload).ok_or(DecodeError::UnknownOpcode { opcode })?;
+    Ok((header.seq.get(), finish(decoded)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::*;
+
+    /// The worked example of doc/ipc.md, byte for byte.
+    #[test]
+    fn vmalloc_request_worked_example() {
+        let request = Request::Vmalloc(VmallocRequest {
+            size: 65536,
+            align: 4096,
+            flags: VmallocFlags::ZEROED,
+            caller: 0x0001_0234,
+        });
+        let mut buf = [0u8; MAX_MESSAGE_SIZE];
+        let len = encode_request(7, &request, &mut buf).unwrap();
+        let expected: &[u8] = &[
+            // header: version 1, opcode 1 (Vmalloc), seq 7, len 9
+            0x01, 0x00, 0x01, 0x00, 0x07, 0x00, 0x00, 0x00, 0x09, 0x00, 0x00, 0x00,
+            // size 65536 = varint 80 80 04
+            0x80, 0x80, 0x04, //
+            // align 4096 = varint 80 20
+            0x80, 0x20, //
+            // flags ZEROED = u8 01
+            0x01, //
+            // caller 0x10234 = varint b4 84 04
+            0xb4, 0x84, 0x04,
+        ];
+        assert_eq!(&buf[..len], expected);
+        assert_eq!(decode_request(expected), Ok((7, request)));
+    }
+
+    /// The reply of the worked example.
+    #[test]
+    fn vmalloc_reply_worked_example() {
+        let response = Response::Vmalloc(VmallocOk {
+            addr: VirtAddr(0x4000_0000),
+            size: 65536,
+        });
+        let mut buf = [0u8; MAX_MESSAGE_SIZE];
+        let len = encode_response(7, &response, &mut buf).unwrap();
+        let expected: &[u8] = &[
+            0x01, 0x00, 0x01, 0x80, 0x07, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, //
+            0x80, 0x80, 0x80, 0x80, 0x04, // addr 0x4000_0000
+            0x80, 0x80, 0x04, // size 65536
+        ];
+        assert_eq!(&buf[..len], expected);
+        assert_eq!(decode_response(expected), Ok((7, response)));
+
+        let error = Response::Error(ErrorCode::NoVirtualSpace);
+        let len = encode_response(7, &error, &mut buf).unwrap();
+        assert_eq!(
+            &buf[..len],
+            &[0x01, 0x00, 0xff, 0xff, 0x07, 0, 0, 0, 0x01, 0, 0, 0, 0x03]
+        );
+    }
+
+    fn ping_bytes() -> std::vec::Vec<u8> {
+        let mut buf = [0u8; MAX_MESSAGE_SIZE];
+        let len = encode_request(1, &Request::Ping(PingRequest { nonce: 300 }), &mut buf).unwrap();
+        buf[..len].to_vec()
+    }
+
+    #[test]
+    fn header_checks() {
+        let good = ping_bytes();
+        assert!(decode_request(&good).is_ok());
+        assert_eq!(
+            decode_request(&good[..11]),
+            Err(DecodeError::TooShort { len: 11 })
+        );
+        assert_eq!(decode_request(&[]), Err(DecodeError::TooShort { len: 0 }));
+
+        let mut bad_version = good.clone();
+        bad_version[0] = 2;
+        assert_eq!(
+            decode_request(&bad_version),
+            Err(DecodeError::UnsupportedVersion { version: 2 })
+        );
+
+        let mut bad_opcode = good.clone();
+        bad_opcode[2] = 99;
+        assert_eq!(
+            decode_request(&bad_opcode),
+            Err(DecodeError::UnknownOpcode { opcode: 99 })
+        );
+        // A reply opcode is not a request.
+        let mut reply_opcode = good.clone();
+        reply_opcode[3] = 0x80;
+        assert!(matches!(
+            decode_request(&reply_opcode),
+            Err(DecodeError::UnknownOpcode { opcode: 0x800c })
+        ));
+
+        // The length field must match the bytes after the header, both ways.
+        let mut extra = good.clone();
+        extra.push(0);
+        assert_eq!(
+            decode_request(&extra),
+            Err(DecodeError::LengthMismatch {
+                declared: 2,
+                actual: 3
+            })
+        );
+        assert_eq!(
+            decode_request(&good[..good.len() - 1]),
+            Err(DecodeError::LengthMismatch {
+                declared: 2,
+                actual: 1
+            })
+        );
+
+        let too_long = std::vec![0u8; MAX_MESSAGE_SIZE + 1];
+        assert_eq!(
+            decode_request(&too_long),
+            Err(DecodeError::TooLong {
+                len: MAX_MESSAGE_SIZE + 1
+            })
+        );
+        assert_eq!(peek_sequence(&good), Some(1));
+        assert_eq!(peek_sequence(&good[..5]), None);
+    }
+
+    #[test]
+    fn trailing_bytes_and_opcode_payload_mismatch() {
+        // Ping payload with one extra byte, length field updated to match.
+        let mut trailing = ping_bytes();
+        trailing.push(0);
+        trailing[8] = 3;
+        assert_eq!(
+            decode_request(&trailing),
+            Err(DecodeError::TrailingBytes { unused: 1 })
+        );
+
+        // A Vmalloc payload under the Vfree opcode: Vfree reads one varint
+        // and the rest is left over.
+        let mut buf = [0u8; MAX_MESSAGE_SIZE];
+        let vmalloc = Request::Vmalloc(VmallocRequest {
+            size: 4096,
+            align: 4096,
+            flags: VmallocFlags::NONE,
+            caller: 0,
+        });
+        let len = encode_request(5, &vmalloc, &mut buf).unwrap();
+        buf[2] = Opcode::Vfree.to_wire() as u8;
+        assert!(matches!(
+            decode_request(&buf[..len]),
+            Err(DecodeError::TrailingBytes { .. })
+        ));
+
+        // Stats has an empty payload: any byte is trailing.
+        let stats = Request::Stats(StatsRequest {});
+        let len = encode_request(5, &stats, &mut buf).unwrap();
+        assert_eq!(len, HEADER_SIZE);
+        assert_eq!(decode_request(&buf[..len]), Ok((5, stats)));
+    }
+
+    #[test]
+    fn invalid_enum_and_flag_values_are_rejected() {
+        let mut buf = [0u8; MAX_MESSAGE_SIZE];
+        let ioremap = Request::Ioremap(IoremapRequest {
+            phys: PhysAddr(0x1000_9000),
+            size: 4096,
+            mem_type: IoMemType::Device,
+        });
+        let len = encode_request(1, &ioremap, &mut buf).unwrap();
+        assert_eq!(buf[len - 1], 1);
+        buf[len - 1] = 9; // unknown memory type
+        assert_eq!(decode_request(&buf[..len]), Err(DecodeError::BadPayload));
+
+        let vmalloc = Request::Vmalloc(VmallocRequest {
+            size: 1,
+            align: 1,
+            flags: VmallocFlags::NONE,
+            caller: 0,
+        });
+        let len = encode_request(1, &vmalloc, &mut buf).unwrap();
+        assert_eq!(&buf[HEADER_SIZE..len], &[1, 1, 0, 0]);
+        buf[HEADER_SIZE + 2] = 0x80; // unknown flag bit
+        assert_eq!(decode_request(&buf[..len]), Err(DecodeError::BadPayload));
+
+        // An unknown error code in an error reply.
+        let bytes = [0x01, 0x00, 0xff, 0xff, 0, 0, 0, 0, 1, 0, 0, 0, 0];
+        assert_eq!(decode_response(&bytes), Err(DecodeError::BadPayload));
+    }
+
+    #[test]
+    fn decode_error_codes() {
+        assert_eq!(
+            DecodeError::TooLong { len: 5000 }.to_error_code(),
+            ErrorCode::TooLarge
+        );
+        assert_eq!(
+            DecodeError::UnsupportedVersion { version: 9 }.to_error_code(),
+            ErrorCode::UnsupportedVersion
+        );
+        assert_eq!(
+            DecodeError::UnknownOpcode { opcode: 0 }.to_error_code(),
+            ErrorCode::UnknownOpcode
+        );
+        assert_eq!(
+            DecodeError::BadPayload.to_error_code(),
+            ErrorCode::Malformed
+        );
+    }
+
+    #[test]
+    fn small_output_buffer_is_an_error() {
+        let mut tiny = [0u8; 13];
+        let ping = Request::Ping(PingRequest { nonce: 0x7fff_ffff });
+        assert_eq!(
+            encode_request(0, &ping, &mut tiny),
+            Err(EncodeError::BufferTooSmall)
+        );
+        assert_eq!(
+            encode_request(0, &ping, &mut tiny[..4]),
+            Err(EncodeError::BufferTooSmall)
+        );
+    }
+}

@@ -1,0 +1,299 @@
+//! Request bodies (one type per opcode) and the [`Request`] enum.
+
+use postcard::experimental::max_size::MaxSize;
+use serde::{Deserialize, Serialize};
+
+use crate::bounded::BoundedVec;
+use crate::header::Opcode;
+use crate::wire::{max, wire_enum, wire_flags};
+use crate::{Pfn, PhysAddr, VirtAddr, MAX_VMAP_RUNS};
+
+wire_flags! {
+    /// `Vmalloc` flags.
+    pub struct VmallocFlags {
+        /// Zero the memory (vzalloc).
+        const ZEROED = 0x01;
+        /// No guard page after the area (Linux VM_NO_GUARD).
+        const NO_GUARD = 0x02;
+    }
+}
+
+wire_flags! {
+    /// `Vmap` flags.
+    pub struct VmapFlags {
+        /// Map read-only.
+        const READ_ONLY = 0x01;
+        /// No guard page after the area.
+        const NO_GUARD = 0x02;
+    }
+}
+
+wire_enum! {
+    /// How `Ioremap` maps the device range.
+    pub enum IoMemType: u8 {
+        /// Device memory (strongly ordered for the device, execute-never):
+        /// registers. Linux `ioremap`.
+        Device = 1,
+        /// Normal cacheable memory (Linux `ioremap_cache`): device-side RAM
+        /// such as a frame buffer.
+        Normal = 2,
+    }
+}
+
+/// Allocate `size` bytes (rounded up to pages) of virtually contiguous
+/// memory in the window, owned by the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct VmallocRequest {
+    /// Bytes wanted (> 0).
+    pub size: u32,
+    /// Alignment of the start, a power of two; values below a page mean a page.
+    pub align: u32,
+    /// Zeroed / no-guard.
+    pub flags: VmallocFlags,
+    /// Caller's tag recorded in the area and shown by `Info` (Linux prints
+    /// the caller's return address there; a task may pass its PC or any id).
+    pub caller: u32,
+}
+
+/// Free a vmalloc area by its start address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct VfreeRequest {
+    /// Start address returned by `Vmalloc`.
+    pub addr: VirtAddr,
+}
+
+/// Map `size` bytes of device memory at `phys` (need not be page aligned;
+/// the returned address keeps `phys`'s offset inside the page).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct IoremapRequest {
+    /// Physical start.
+    pub phys: PhysAddr,
+    /// Bytes (> 0).
+    pub size: u32,
+    /// Memory type of the mapping.
+    pub mem_type: IoMemType,
+}
+
+/// Unmap an ioremap area by the address `Ioremap` returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct IounmapRequest {
+    /// Address returned by `Ioremap`.
+    pub addr: VirtAddr,
+}
+
+/// `count` consecutive frames from `pfn`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, MaxSize)]
+pub struct PageRun {
+    /// First frame.
+    pub pfn: Pfn,
+    /// Frames in the run (≥ 1).
+    pub count: u32,
+}
+
+/// What `Vmap` maps: frames the caller already owns.
+// No allocator (no_std, no alloc): a message is one stack value at most
+// about the size of the IPC buffer it is decoded from, so no boxing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub enum VmapSource {
+    /// Explicit frame runs (each must belong to one of the caller's areas).
+    /// Wire: variant index 0.
+    Frames(BoundedVec<PageRun, MAX_VMAP_RUNS>),
+    /// Every frame of a DMA buffer, named by its address.
+    /// Wire: variant index 1.
+    Dma {
+        /// Address returned by `DmaAlloc`.
+        addr: VirtAddr,
+    },
+}
+
+/// Map frames the caller owns at a new virtual range (Linux `vmap`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct VmapRequest {
+    /// The frames.
+    pub source: VmapSource,
+    /// Read-only / no-guard.
+    pub flags: VmapFlags,
+}
+
+/// Remove a vmap area (the frames stay with their original owner area).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct VunmapRequest {
+    /// Address returned by `Vmap`.
+    pub addr: VirtAddr,
+}
+
+/// Allocate `pages` physically contiguous frames, mapped in the caller's
+/// window, for device DMA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct DmaAllocRequest {
+    /// Pages (> 0).
+    pub pages: u32,
+}
+
+/// Free a DMA buffer by its address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct DmaFreeRequest {
+    /// Address returned by `DmaAlloc`.
+    pub addr: VirtAddr,
+}
+
+/// Physical address behind an address of one of the caller's areas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct VirtToPhysRequest {
+    /// Any address inside a mapped page of the caller's area.
+    pub addr: VirtAddr,
+}
+
+/// One page of the vmallocinfo listing: areas starting at or above `cursor`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct InfoRequest {
+    /// 0 for the first page, then the `next_cursor` of the previous reply.
+    pub cursor: u32,
+}
+
+/// Buddy and per-client statistics (no arguments; empty payload).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, MaxSize)]
+pub struct StatsRequest {}
+
+/// Liveness check; the server echoes `nonce`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct PingRequest {
+    /// Any value.
+    pub nonce: u32,
+}
+
+/// A request: the opcode (header) selects the variant, the body is the
+/// postcard payload.
+// No allocator (no_std, no alloc): a message is one stack value at most
+// about the size of the IPC buffer it is decoded from, so no boxing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Opcode 1.
+    Vmalloc(VmallocRequest),
+    /// Opcode 2.
+    Vfree(VfreeRequest),
+    /// Opcode 3.
+    Ioremap(IoremapRequest),
+    /// Opcode 4.
+    Iounmap(IounmapRequest),
+    /// Opcode 5.
+    Vmap(VmapRequest),
+    /// Opcode 6.
+    Vunmap(VunmapRequest),
+    /// Opcode 7.
+    DmaAlloc(DmaAllocRequest),
+    /// Opcode 8.
+    DmaFree(DmaFreeRequest),
+    /// Opcode 9.
+    VirtToPhys(VirtToPhysRequest),
+    /// Opcode 10.
+    Info(InfoRequest),
+    /// Opcode 11.
+    Stats(StatsRequest),
+    /// Opcode 12.
+    Ping(PingRequest),
+}
+
+/// Runs `$body` with `$b` bound to the body of any request variant.
+macro_rules! with_request_body {
+    ($req:expr, $b:ident => $body:expr) => {
+        match $req {
+            Request::Vmalloc($b) => $body,
+            Request::Vfree($b) => $body,
+            Request::Ioremap($b) => $body,
+            Request::Iounmap($b) => $body,
+            Request::Vmap($b) => $body,
+            Request::Vunmap($b) => $body,
+            Request::DmaAlloc($b) => $body,
+            Request::DmaFree($b) => $body,
+            Request::VirtToPhys($b) => $body,
+            Request::Info($b) => $body,
+            Request::Stats($b) => $body,
+            Request::Ping($b) => $body,
+        }
+    };
+}
+
+impl Request {
+    /// The largest postcard payload of any request.
+    pub const MAX_PAYLOAD_SIZE: usize = {
+        let mut m = VmallocRequest::POSTCARD_MAX_SIZE;
+        m = max(m, VfreeRequest::POSTCARD_MAX_SIZE);
+        m = max(m, IoremapRequest::POSTCARD_MAX_SIZE);
+        m = max(m, IounmapRequest::POSTCARD_MAX_SIZE);
+        m = max(m, VmapRequest::POSTCARD_MAX_SIZE);
+        m = max(m, VunmapRequest::POSTCARD_MAX_SIZE);
+        m = max(m, DmaAllocRequest::POSTCARD_MAX_SIZE);
+        m = max(m, DmaFreeRequest::POSTCARD_MAX_SIZE);
+        m = max(m, VirtToPhysRequest::POSTCARD_MAX_SIZE);
+        m = max(m, InfoRequest::POSTCARD_MAX_SIZE);
+        m = max(m, StatsRequest::POSTCARD_MAX_SIZE);
+        max(m, PingRequest::POSTCARD_MAX_SIZE)
+    };
+
+    /// The header opcode.
+    pub const fn opcode(&self) -> Opcode {
+        match self {
+            Request::Vmalloc(_) => Opcode::Vmalloc,
+            Request::Vfree(_) => Opcode::Vfree,
+            Request::Ioremap(_) => Opcode::Ioremap,
+            Request::Iounmap(_) => Opcode::Iounmap,
+            Request::Vmap(_) => Opcode::Vmap,
+            Request::Vunmap(_) => Opcode::Vunmap,
+            Request::DmaAlloc(_) => Opcode::DmaAlloc,
+            Request::DmaFree(_) => Opcode::DmaFree,
+            Request::VirtToPhys(_) => Opcode::VirtToPhys,
+            Request::Info(_) => Opcode::Info,
+            Request::Stats(_) => Opcode::Stats,
+            Request::Ping(_) => Opcode::Ping,
+        }
+    }
+
+    /// The largest payload of this request's opcode.
+    pub const fn max_payload_size(opcode: Opcode) -> usize {
+        match opcode {
+            Opcode::Vmalloc => VmallocRequest::POSTCARD_MAX_SIZE,
+            Opcode::Vfree => VfreeRequest::POSTCARD_MAX_SIZE,
+            Opcode::Ioremap => IoremapRequest::POSTCARD_MAX_SIZE,
+            Opcode::Iounmap => IounmapRequest::POSTCARD_MAX_SIZE,
+            Opcode::Vmap => VmapRequest::POSTCARD_MAX_SIZE,
+            Opcode::Vunmap => VunmapRequest::POSTCARD_MAX_SIZE,
+            Opcode::DmaAlloc => DmaAllocRequest::POSTCARD_MAX_SIZE,
+            Opcode::DmaFree => DmaFreeRequest::POSTCARD_MAX_SIZE,
+            Opcode::VirtToPhys => VirtToPhysRequest::POSTCARD_MAX_SIZE,
+            Opcode::Info => InfoRequest::POSTCARD_MAX_SIZE,
+            Opcode::Stats => StatsRequest::POSTCARD_MAX_SIZE,
+            Opcode::Ping => PingRequest::POSTCARD_MAX_SIZE,
+        }
+    }
+
+    /// Writes the postcard payload; returns its length.
+    pub(crate) fn encode_payload(&self, out: &mut [u8]) -> Result<usize, postcard::Error> {
+        with_request_body!(self, body => postcard::to_slice(body, out).map(|used| used.len()))
+    }
+
+    /// Decodes the payload of `opcode`; returns the request and the bytes
+    /// postcard did not consume.
+    pub(crate) fn decode_payload(
+        opcode: Opcode,
+        payload: &[u8],
+    ) -> Result<(Self, &[u8]), postcard::Error> {
+        use postcard::take_from_bytes as take;
+        Ok(match opcode {
+            Opcode::Vmalloc => take(payload).map(|(b, r)| (Request::Vmalloc(b), r))?,
+            Opcode::Vfree => take(payload).map(|(b, r)| (Request::Vfree(b), r))?,
+            Opcode::Ioremap => take(payload).map(|(b, r)| (Request::Ioremap(b), r))?,
+            Opcode::Iounmap => take(payload).map(|(b, r)| (Request::Iounmap(b), r))?,
+            Opcode::Vmap => take(payload).map(|(b, r)| (Request::Vmap(b), r))?,
+            Opcode::Vunmap => take(payload).map(|(b, r)| (Request::Vunmap(b), r))?,
+            Opcode::DmaAlloc => take(payload).map(|(b, r)| (Request::DmaAlloc(b), r))?,
+            Opcode::DmaFree => take(payload).map(|(b, r)| (Request::DmaFree(b), r))?,
+            Opcode::VirtToPhys => take(payload).map(|(b, r)| (Request::VirtToPhys(b), r))?,
+            Opcode::Info => take(payload).map(|(b, r)| (Request::Info(b), r))?,
+            Opcode::Stats => take(payload).map(|(b, r)| (Request::Stats(b), r))?,
+            Opcode::Ping => take(payload).map(|(b, r)| (Request::Ping(b), r))?,
+        })
+    }
+}

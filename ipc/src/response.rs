@@ -1,0 +1,353 @@
+//! Reply bodies (one "Ok" type per request opcode) and the [`Response`] enum.
+
+use core::fmt;
+
+use postcard::experimental::max_size::MaxSize;
+use serde::{Deserialize, Serialize};
+
+use crate::bounded::BoundedVec;
+use crate::error::ErrorCode;
+use crate::header::{Opcode, OPCODE_ERROR};
+use crate::wire::{max, wire_enum};
+use crate::{PhysAddr, VirtAddr, INFO_MAX_RECORDS, NR_ORDERS, STATS_MAX_CLIENTS};
+
+/// `Vmalloc` succeeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct VmallocOk {
+    /// Start of the area (mapped, read-write).
+    pub addr: VirtAddr,
+    /// Usable bytes: the size rounded up to pages (the guard page excluded).
+    pub size: u32,
+}
+
+/// `Vfree` succeeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct VfreeOk {
+    /// Bytes released (the area's usable size).
+    pub size: u32,
+}
+
+/// `Ioremap` succeeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct IoremapOk {
+    /// Virtual address of `phys` (same offset inside the page).
+    pub addr: VirtAddr,
+    /// Bytes mapped from `addr` (the requested size).
+    pub size: u32,
+}
+
+/// `Iounmap` succeeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, MaxSize)]
+pub struct IounmapOk {}
+
+/// `Vmap` succeeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct VmapOk {
+    /// Start of the new mapping.
+    pub addr: VirtAddr,
+    /// Bytes mapped.
+    pub size: u32,
+}
+
+/// `Vunmap` succeeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, MaxSize)]
+pub struct VunmapOk {}
+
+/// `DmaAlloc` succeeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct DmaAllocOk {
+    /// Where the buffer is mapped in the caller's window.
+    pub addr: VirtAddr,
+    /// Physical start (the frames are contiguous): give this to the device.
+    pub phys: PhysAddr,
+    /// Bytes.
+    pub size: u32,
+}
+
+/// `DmaFree` succeeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, MaxSize)]
+pub struct DmaFreeOk {}
+
+/// `VirtToPhys` succeeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct VirtToPhysOk {
+    /// The physical address (page offset preserved).
+    pub phys: PhysAddr,
+}
+
+wire_enum! {
+    /// What kind of area a record describes (Linux's VM_* flag).
+    pub enum AreaKind: u8 {
+        /// VM_ALLOC: `Vmalloc`.
+        Vmalloc = 1,
+        /// VM_IOREMAP: `Ioremap`.
+        Ioremap = 2,
+        /// VM_MAP: `Vmap`.
+        Vmap = 3,
+        /// A `DmaAlloc` buffer (Linux: dma-coherent).
+        Dma = 4,
+    }
+}
+
+impl AreaKind {
+    /// The word `/proc/vmallocinfo` prints for this kind.
+    pub const fn linux_name(self) -> &'static str {
+        match self {
+            AreaKind::Vmalloc => "vmalloc",
+            AreaKind::Ioremap => "ioremap",
+            AreaKind::Vmap => "vmap",
+            AreaKind::Dma => "dma-coherent",
+        }
+    }
+}
+
+/// One area, as a `/proc/vmallocinfo` line describes it (a `vm_struct`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct AreaRecord {
+    /// First address.
+    pub start: VirtAddr,
+    /// Bytes including the guard page, as Linux's `vm_struct.size`.
+    pub size: u32,
+    /// Frames mapped (0 for ioremap).
+    pub nr_pages: u32,
+    /// Physical start for ioremap/DMA areas.
+    pub phys: Option<PhysAddr>,
+    /// Area kind.
+    pub kind: AreaKind,
+    /// The caller tag given at allocation.
+    pub caller: u32,
+    /// The owning client (its badge).
+    pub owner: u32,
+}
+
+impl Default for AreaRecord {
+    fn default() -> Self {
+        Self {
+            start: VirtAddr(0),
+            size: 0,
+            nr_pages: 0,
+            phys: None,
+            kind: AreaKind::Vmalloc,
+            caller: 0,
+            owner: 0,
+        }
+    }
+}
+
+/// Linux 3.0's `s_show` format, with the caller tag in hex where Linux
+/// prints a symbol and the owner where Linux prints NUMA counts:
+/// `0x40000000-0x40005000   20480 0x00010234 pages=4 vmalloc client=3`.
+impl fmt::Display for AreaRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let end = u64::from(self.start.0) + u64::from(self.size);
+        write!(f, "{:#010x}-{:#010x} {:7}", self.start.0, end, self.size)?;
+        if self.caller != 0 {
+            write!(f, " {:#010x}", self.caller)?;
+        }
+        if self.nr_pages != 0 {
+            write!(f, " pages={}", self.nr_pages)?;
+        }
+        if let Some(phys) = self.phys {
+            write!(f, " phys={:x}", phys.0)?;
+        }
+        write!(f, " {} client={}", self.kind.linux_name(), self.owner)
+    }
+}
+
+/// One page of the listing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct InfoOk {
+    /// Areas in address order, starting at the request's cursor.
+    pub records: BoundedVec<AreaRecord, INFO_MAX_RECORDS>,
+    /// Cursor for the next page; `None` when the listing is complete.
+    pub next_cursor: Option<u32>,
+}
+
+/// One client's usage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, MaxSize)]
+pub struct ClientUsage {
+    /// The client's badge.
+    pub client: u32,
+    /// Live areas.
+    pub areas: u32,
+    /// Frames held.
+    pub pages: u32,
+    /// Frame quota.
+    pub quota_pages: u32,
+}
+
+/// Buddy (`/proc/buddyinfo`) and per-client statistics.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct StatsOk {
+    /// Free blocks per order (index = order).
+    pub free_blocks: [u32; NR_ORDERS],
+    /// Frames in the pool.
+    pub total_pages: u32,
+    /// Free frames.
+    pub free_pages: u32,
+    /// Window bytes not held by any area (lazily freed ranges included).
+    pub window_free: u32,
+    /// Per-client usage, ordered by badge (first `STATS_MAX_CLIENTS`).
+    pub clients: BoundedVec<ClientUsage, STATS_MAX_CLIENTS>,
+    /// Number of clients in total (> `clients.len()` if truncated).
+    pub clients_total: u32,
+}
+
+/// `Ping` succeeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct PingOk {
+    /// The request's nonce.
+    pub nonce: u32,
+}
+
+/// A reply: the typed success of one opcode, or an error code.
+// No allocator (no_std, no alloc): a message is one stack value at most
+// about the size of the IPC buffer it is decoded from, so no boxing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Response {
+    /// Opcode 0x8001.
+    Vmalloc(VmallocOk),
+    /// Opcode 0x8002.
+    Vfree(VfreeOk),
+    /// Opcode 0x8003.
+    Ioremap(IoremapOk),
+    /// Opcode 0x8004.
+    Iounmap(IounmapOk),
+    /// Opcode 0x8005.
+    Vmap(VmapOk),
+    /// Opcode 0x8006.
+    Vunmap(VunmapOk),
+    /// Opcode 0x8007.
+    DmaAlloc(DmaAllocOk),
+    /// Opcode 0x8008.
+    DmaFree(DmaFreeOk),
+    /// Opcode 0x8009.
+    VirtToPhys(VirtToPhysOk),
+    /// Opcode 0x800A.
+    Info(InfoOk),
+    /// Opcode 0x800B.
+    Stats(StatsOk),
+    /// Opcode 0x800C.
+    Ping(PingOk),
+    /// Opcode 0xFFFF: the request failed.
+    Error(ErrorCode),
+}
+
+macro_rules! with_response_body {
+    ($resp:expr, $b:ident => $body:expr) => {
+        match $resp {
+            Response::Vmalloc($b) => $body,
+            Response::Vfree($b) => $body,
+            Response::Ioremap($b) => $body,
+            Response::Iounmap($b) => $body,
+            Response::Vmap($b) => $body,
+            Response::Vunmap($b) => $body,
+            Response::DmaAlloc($b) => $body,
+            Response::DmaFree($b) => $body,
+            Response::VirtToPhys($b) => $body,
+            Response::Info($b) => $body,
+            Response::Stats($b) => $body,
+            Response::Ping($b) => $body,
+            Response::Error($b) => $body,
+        }
+    };
+}
+
+impl Response {
+    /// The largest postcard payload of any reply.
+    pub const MAX_PAYLOAD_SIZE: usize = {
+        let mut m = VmallocOk::POSTCARD_MAX_SIZE;
+        m = max(m, VfreeOk::POSTCARD_MAX_SIZE);
+        m = max(m, IoremapOk::POSTCARD_MAX_SIZE);
+        m = max(m, IounmapOk::POSTCARD_MAX_SIZE);
+        m = max(m, VmapOk::POSTCARD_MAX_SIZE);
+        m = max(m, VunmapOk::POSTCARD_MAX_SIZE);
+        m = max(m, DmaAllocOk::POSTCARD_MAX_SIZE);
+        m = max(m, DmaFreeOk::POSTCARD_MAX_SIZE);
+        m = max(m, VirtToPhysOk::POSTCARD_MAX_SIZE);
+        m = max(m, InfoOk::POSTCARD_MAX_SIZE);
+        m = max(m, StatsOk::POSTCARD_MAX_SIZE);
+        m = max(m, PingOk::POSTCARD_MAX_SIZE);
+        max(m, ErrorCode::POSTCARD_MAX_SIZE)
+    };
+
+    /// The request opcode this reply answers; `None` for an error reply.
+    pub const fn request_opcode(&self) -> Option<Opcode> {
+        Some(match self {
+            Response::Vmalloc(_) => Opcode::Vmalloc,
+            Response::Vfree(_) => Opcode::Vfree,
+            Response::Ioremap(_) => Opcode::Ioremap,
+            Response::Iounmap(_) => Opcode::Iounmap,
+            Response::Vmap(_) => Opcode::Vmap,
+            Response::Vunmap(_) => Opcode::Vunmap,
+            Response::DmaAlloc(_) => Opcode::DmaAlloc,
+            Response::DmaFree(_) => Opcode::DmaFree,
+            Response::VirtToPhys(_) => Opcode::VirtToPhys,
+            Response::Info(_) => Opcode::Info,
+            Response::Stats(_) => Opcode::Stats,
+            Response::Ping(_) => Opcode::Ping,
+            Response::Error(_) => return None,
+        })
+    }
+
+    /// The header opcode of this reply.
+    pub const fn wire_opcode(&self) -> u16 {
+        match self.request_opcode() {
+            Some(op) => op.reply_wire(),
+            None => OPCODE_ERROR,
+        }
+    }
+
+    /// The largest payload a reply to `opcode` can have (the Ok body or an
+    /// error code, whichever is larger).
+    pub const fn max_payload_size(opcode: Opcode) -> usize {
+        let ok = match opcode {
+            Opcode::Vmalloc => VmallocOk::POSTCARD_MAX_SIZE,
+            Opcode::Vfree => VfreeOk::POSTCARD_MAX_SIZE,
+            Opcode::Ioremap => IoremapOk::POSTCARD_MAX_SIZE,
+            Opcode::Iounmap => IounmapOk::POSTCARD_MAX_SIZE,
+            Opcode::Vmap => VmapOk::POSTCARD_MAX_SIZE,
+            Opcode::Vunmap => VunmapOk::POSTCARD_MAX_SIZE,
+            Opcode::DmaAlloc => DmaAllocOk::POSTCARD_MAX_SIZE,
+            Opcode::DmaFree => DmaFreeOk::POSTCARD_MAX_SIZE,
+            Opcode::VirtToPhys => VirtToPhysOk::POSTCARD_MAX_SIZE,
+            Opcode::Info => InfoOk::POSTCARD_MAX_SIZE,
+            Opcode::Stats => StatsOk::POSTCARD_MAX_SIZE,
+            Opcode::Ping => PingOk::POSTCARD_MAX_SIZE,
+        };
+        max(ok, ErrorCode::POSTCARD_MAX_SIZE)
+    }
+
+    pub(crate) fn encode_payload(&self, out: &mut [u8]) -> Result<usize, postcard::Error> {
+        with_response_body!(self, body => postcard::to_slice(body, out).map(|used| used.len()))
+    }
+
+    /// Decodes a reply payload for header opcode `wire_opcode`; `None` if the
+    /// opcode is no reply opcode.
+    pub(crate) fn decode_payload(
+        wire_opcode: u16,
+        payload: &[u8],
+    ) -> Option<Result<(Self, &[u8]), postcard::Error>> {
+        use postcard::take_from_bytes as take;
+        if wire_opcode == OPCODE_ERROR {
+            return Some(take(payload).map(|(b, r)| (Response::Error(b), r)));
+        }
+        let opcode = Opcode::from_wire(wire_opcode & !crate::OPCODE_REPLY_BIT)
+            .filter(|op| op.reply_wire() == wire_opcode)?;
+        Some(match opcode {
+            Opcode::Vmalloc => take(payload).map(|(b, r)| (Response::Vmalloc(b), r)),
+            Opcode::Vfree => take(payload).map(|(b, r)| (Response::Vfree(b), r)),
+            Opcode::Ioremap => take(payload).map(|(b, r)| (Response::Ioremap(b), r)),
+            Opcode::Iounmap => take(payload).map(|(b, r)| (Response::Iounmap(b), r)),
+            Opcode::Vmap => take(payload).map(|(b, r)| (Response::Vmap(b), r)),
+            Opcode::Vunmap => take(payload).map(|(b, r)| (Response::Vunmap(b), r)),
+            Opcode::DmaAlloc => take(payload).map(|(b, r)| (Response::DmaAlloc(b), r)),
+            Opcode::DmaFree => take(payload).map(|(b, r)| (Response::DmaFree(b), r)),
+            Opcode::VirtToPhys => take(payload).map(|(b, r)| (Response::VirtToPhys(b), r)),
+            Opcode::Info => take(payload).map(|(b, r)| (Response::Info(b), r)),
+            Opcode::Stats => take(payload).map(|(b, r)| (Response::Stats(b), r)),
+            Opcode::Ping => take(payload).map(|(b, r)| (Response::Ping(b), r)),
+        })
+    }
+}

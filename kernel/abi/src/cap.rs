@@ -1,0 +1,125 @@
+//! Capabilities as tasks name them: a slot index into the task's own
+//! capability table, plus the small values capabilities carry.
+
+/// Index of a slot in the calling task's capability table.
+///
+/// Slots are per task and assigned by the boot manifest; a slot that is out
+/// of range or empty is `InvalidCapability`, one holding the wrong kind of
+/// object is `WrongCapabilityType`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct CapSlot(pub u32);
+
+impl CapSlot {
+    /// The raw slot index (what goes in the argument register).
+    #[inline]
+    pub const fn index(self) -> u32 {
+        self.0
+    }
+}
+
+/// The kinds of object a capability can name. The numbers are used by the
+/// boot manifest and in kernel diagnostics; never renumber.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum CapType {
+    /// A synchronous IPC endpoint, with a badge and [`EndpointRights`].
+    Endpoint = 1,
+    /// A range of physical RAM frames the holder may map (normal memory).
+    Pool = 2,
+    /// A range of physical MMIO frames the holder may map.
+    Device = 3,
+    /// Authority to edit one task's vmalloc window.
+    VSpace = 4,
+    /// One interrupt line.
+    Irq = 5,
+}
+
+impl CapType {
+    /// Decodes a type number.
+    pub const fn from_u32(value: u32) -> Option<Self> {
+        Some(match value {
+            1 => CapType::Endpoint,
+            2 => CapType::Pool,
+            3 => CapType::Device,
+            4 => CapType::VSpace,
+            5 => CapType::Irq,
+            _ => return None,
+        })
+    }
+}
+
+/// The value an endpoint capability stamps on every message sent through it,
+/// so a server knows who is calling without trusting the message. Badge 0
+/// means "unbadged"; the boot manifest gives every client a non-zero badge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct Badge(pub u32);
+
+/// An interrupt number as the GIC numbers it (e.g. 29 = private timer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(transparent)]
+pub struct IrqNumber(pub u32);
+
+/// What an endpoint capability allows. A bit set, stored in the capability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[repr(transparent)]
+pub struct EndpointRights(u8);
+
+impl EndpointRights {
+    /// `send` and `call` through this capability.
+    pub const SEND: Self = Self(1 << 0);
+    /// `recv` and `reply_recv` on this capability.
+    pub const RECEIVE: Self = Self(1 << 1);
+    /// Transfer a capability with a message. Reserved: ABI v1 has no
+    /// capability transfer, so the kernel ignores this right for now.
+    pub const GRANT: Self = Self(1 << 2);
+    /// No rights.
+    pub const NONE: Self = Self(0);
+    const KNOWN: u8 = 0b111;
+
+    /// Builds a set from raw bits; `None` if an unknown bit is set.
+    pub const fn from_bits(bits: u8) -> Option<Self> {
+        if bits & !Self::KNOWN == 0 {
+            Some(Self(bits))
+        } else {
+            None
+        }
+    }
+    /// The raw bits.
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+    /// Union of two sets.
+    pub const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+    /// Whether every right in `needed` is present.
+    pub const fn contains(self, needed: Self) -> bool {
+        self.0 & needed.0 == needed.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rights() {
+        let send_recv = EndpointRights::SEND.union(EndpointRights::RECEIVE);
+        assert!(send_recv.contains(EndpointRights::SEND));
+        assert!(!send_recv.contains(EndpointRights::GRANT));
+        assert!(send_recv.contains(EndpointRights::NONE));
+        assert_eq!(EndpointRights::from_bits(0b1000), None);
+        assert_eq!(EndpointRights::from_bits(0b111).map(|r| r.bits()), Some(7));
+    }
+
+    #[test]
+    fn cap_types() {
+        for n in 1..=5 {
+            assert_eq!(CapType::from_u32(n).map(|t| t as u32), Some(n));
+        }
+        assert_eq!(CapType::from_u32(0), None);
+        assert_eq!(CapType::from_u32(6), None);
+    }
+}
