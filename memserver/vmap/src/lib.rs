@@ -1,1 +1,872 @@
+//! `vmap`: the allocator of the vmalloc window.
+//!
+//! One [`Vmap`] hands out page-aligned ranges of the shared vmalloc window
+//! `[VMALLOC_START, VMALLOC_END)` for the whole system (DESIGN.md §3, §6).
+//! It is the Linux (≥ 5.2) `mm/vmalloc.c` KVA allocator, rebuilt without
+//! pointers:
+//!
+//! * **Free tree** — every free range is one node of an AVL tree keyed by
+//!   `va_start`; each node also stores the largest free size in its subtree
+//!   (Linux's `subtree_max_size`). A subtree whose maximum is below the
+//!   request cannot hold it, so the *lowest-address* fit is found by one
+//!   descent ([`Vmap::alloc`], Linux's `find_vmap_lowest_match`) in
+//!   O(log n) for page alignment. For larger alignments the search stays
+//!   exact (it returns the lowest aligned fit, which Linux only
+//!   approximates); it may then also visit free ranges that are big enough
+//!   but cannot hold the aligned request.
+//! * **Clipping** — the chosen range is cut in one of Linux's four ways
+//!   (`va_clip`: FL/LE/RE/NE_FIT_TYPE), see [`FitType`].
+//! * **Busy tree** — allocated areas sit in a second ordered structure, a
+//!   B-tree (`alloc::collections::BTreeMap`) keyed by `va_start`;
+//!   [`Vmap::find`] returns the area holding *any* address inside it (guard
+//!   page included), which fault reports need. Each busy area carries a
+//!   caller-chosen payload `T` (Linux's `va->vm`): the memory server keeps
+//!   its `vm_struct` there, so an area costs one entry. A B-tree rather than
+//!   a second AVL tree because the busy side needs no augmentation and the
+//!   B-tree's wide nodes cost about a third as much per operation at 10k+
+//!   areas (measured with `vmbench`); a permanent sentinel entry keeps its
+//!   root leaf allocated, so an alloc/free pair never touches the heap.
+//! * **Guard page** — every area is followed by one unmapped page unless the
+//!   request says otherwise (`VM_NO_GUARD`); the guard is part of the
+//!   reservation (`va_end` includes it), as in Linux.
+//! * **Lazy free** — [`Vmap::free`] does not return the range: it goes on
+//!   the purge list, because a client's TLB may still hold translations for
+//!   it. When the lazily freed pages exceed
+//!   [`VmapConfig::lazy_max_pages`] (Linux: 32 MiB × fls(num_cpus)), one
+//!   purge hands every pending range to the caller's flush callback in a
+//!   single batch and only then merges them back into the free tree
+//!   (`merge_or_add_vmap_area`). An allocation that finds no space purges
+//!   once and retries before failing with [`VmapError::NoVirtualSpace`].
+//!
+//! The free tree's arena layout (nodes in a `Vec`, `u32` links, recycled
+//! slots) keeps a node at 24 bytes and the hot path free of heap
+//! allocation once the arena has grown to the working-set size.
 #![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+mod avl;
+
+use abi::{VirtAddr, PAGE_SHIFT, PAGE_SIZE};
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use avl::{Avl, Item, NIL};
+
+/// Default start of the vmalloc window (DESIGN.md §3).
+pub const VMALLOC_START: VirtAddr = VirtAddr(0x4000_0000);
+/// Default size of the vmalloc window: 240 MiB, the Linux ARM default.
+pub const VMALLOC_SIZE: u32 = 240 << 20;
+/// Default end (exclusive) of the vmalloc window.
+pub const VMALLOC_END: VirtAddr = VirtAddr(0x4000_0000 + (240 << 20));
+/// Linux ARM's `IOREMAP_MAX_ORDER`: ioremap alignment never exceeds 16 MiB.
+pub const IOREMAP_MAX_ORDER: u32 = 24;
+/// Lazily freed pages per `fls(num_cpus)` before a purge (Linux: 32 MiB).
+pub const LAZY_UNIT_PAGES: u32 = (32 << 20) >> PAGE_SHIFT;
+
+/// Find last set bit, 1-based (`fls(0) == 0`), as in Linux.
+pub const fn fls(x: u32) -> u32 {
+    32 - x.leading_zeros()
+}
+
+/// Linux's `lazy_max_pages()`: 32 MiB worth of pages × `fls(num_cpus)`.
+pub const fn lazy_max_pages(num_cpus: u32) -> u32 {
+    LAZY_UNIT_PAGES.saturating_mul(fls(num_cpus))
+}
+
+/// Linux's `get_count_order`: the smallest `o` with `1 << o >= x`.
+const fn count_order(x: u32) -> u32 {
+    if x <= 1 {
+        0
+    } else {
+        32 - (x - 1).leading_zeros()
+    }
+}
+
+/// The alignment of an ioremap of `size` bytes:
+/// `1 << clamp(order(size), PAGE_SHIFT, IOREMAP_MAX_ORDER)`, so a device
+/// window can later be mapped with sections where the size allows, without
+/// wasting more than 16 MiB of window to alignment.
+pub const fn ioremap_align(size: u32) -> u32 {
+    let o = count_order(size);
+    let o = if o < PAGE_SHIFT {
+        PAGE_SHIFT
+    } else if o > IOREMAP_MAX_ORDER {
+        IOREMAP_MAX_ORDER
+    } else {
+        o
+    };
+    1 << o
+}
+
+#[inline]
+const fn align_up(x: u32, align: u32) -> Option<u32> {
+    match x.checked_add(align - 1) {
+        Some(v) => Some(v & !(align - 1)),
+        None => None,
+    }
+}
+
+/// Errors, with explicit wire numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum VmapError {
+    /// Size zero, not page-aligned, or overflowing with its guard page.
+    InvalidSize = 1,
+    /// Alignment zero or not a power of two.
+    BadAlignment = 2,
+    /// No free range fits, even after a purge.
+    NoVirtualSpace = 3,
+    /// No busy area starts at the address.
+    NotFound = 4,
+    /// The address is not page-aligned.
+    UnalignedAddress = 5,
+    /// A window or search range that is empty, unaligned or inverted.
+    InvalidRange = 6,
+}
+
+impl VmapError {
+    /// The wire number.
+    pub const fn code(self) -> u32 {
+        self as u32
+    }
+}
+
+/// A virtual range `[start, end)`, for reports and TLB flushes (a
+/// description, not an ownership token).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VaRange {
+    /// First byte.
+    pub start: VirtAddr,
+    /// One past the last byte.
+    pub end: VirtAddr,
+}
+
+impl VaRange {
+    /// Length in bytes.
+    pub const fn size(&self) -> u32 {
+        self.end.0 - self.start.0
+    }
+    /// Length in pages.
+    pub const fn pages(&self) -> u32 {
+        self.size() >> PAGE_SHIFT
+    }
+}
+
+/// Configuration of one window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VmapConfig {
+    /// First address of the window (page-aligned).
+    pub start: VirtAddr,
+    /// End of the window, exclusive (page-aligned, above `start`).
+    pub end: VirtAddr,
+    /// Purge once more than this many pages wait on the purge list
+    /// (0: purge on every free).
+    pub lazy_max_pages: u32,
+}
+
+impl Default for VmapConfig {
+    fn default() -> Self {
+        Self {
+            start: VMALLOC_START,
+            end: VMALLOC_END,
+            lazy_max_pages: lazy_max_pages(1),
+        }
+    }
+}
+
+/// One allocation request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AllocRequest {
+    /// Bytes to map (page-aligned, non-zero), without the guard page.
+    pub size: u32,
+    /// Alignment of `va_start` (power of two; below a page means a page).
+    pub align: u32,
+    /// Lowest acceptable address (clipped to the window).
+    pub vstart: VirtAddr,
+    /// End of the acceptable range, exclusive (clipped to the window).
+    pub vend: VirtAddr,
+    /// Reserve one unmapped page after the area (`!VM_NO_GUARD`).
+    pub guard: bool,
+}
+
+impl AllocRequest {
+    /// `size` bytes, page-aligned, anywhere in the window, with a guard.
+    pub const fn new(size: u32) -> Self {
+        Self {
+            size,
+            align: PAGE_SIZE,
+            vstart: VirtAddr(0),
+            vend: VirtAddr(u32::MAX),
+            guard: true,
+        }
+    }
+    /// With an alignment.
+    pub const fn align(mut self, align: u32) -> Self {
+        self.align = align;
+        self
+    }
+    /// Restricted to `[vstart, vend)`.
+    pub const fn range(mut self, vstart: VirtAddr, vend: VirtAddr) -> Self {
+        self.vstart = vstart;
+        self.vend = vend;
+        self
+    }
+    /// Without the guard page (`VM_NO_GUARD`).
+    pub const fn no_guard(mut self) -> Self {
+        self.guard = false;
+        self
+    }
+}
+
+/// What a purge hands to the flush callback: every lazily freed range
+/// (sorted, adjacent ones coalesced), flushed as one batch before any of
+/// them is reused.
+#[derive(Debug)]
+pub struct Flush<'a> {
+    /// The ranges to invalidate.
+    pub ranges: &'a [VaRange],
+    /// Lowest address of the batch.
+    pub start: VirtAddr,
+    /// Highest end of the batch.
+    pub end: VirtAddr,
+    /// Pages in the batch (guard pages included).
+    pub pages: u32,
+}
+
+/// How a free range is cut around an allocation (Linux `enum fit_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FitType {
+    /// The allocation takes the whole free range.
+    ///
+    /// ```text
+    ///   |      free va     |
+    ///   |<---- alloc ----->|
+    ///   result: the node is removed
+    /// ```
+    Full,
+    /// The allocation takes the left edge.
+    ///
+    /// ```text
+    ///   |      free va     |
+    ///   |<alloc>|          |
+    ///   result:  |  free   |   (va_start moves up)
+    /// ```
+    LeftEdge,
+    /// The allocation takes the right edge.
+    ///
+    /// ```text
+    ///   |      free va     |
+    ///   |          |<alloc>|
+    ///   result: |  free   |    (va_end moves down)
+    /// ```
+    RightEdge,
+    /// The allocation sits strictly inside: the range splits in two.
+    ///
+    /// ```text
+    ///   |      free va     |
+    ///   |    |<alloc>|     |
+    ///   result: |L |   | R |   (va_end moves down, R is a new node)
+    /// ```
+    NoEdge,
+}
+
+/// Classifies `[a, a+size)` inside the free range `[start, end)`
+/// (Linux `classify_va_fit_type`).
+pub const fn classify_fit(start: u32, end: u32, a: u32, size: u32) -> FitType {
+    let a_end = a + size;
+    if a == start {
+        if a_end == end {
+            FitType::Full
+        } else {
+            FitType::LeftEdge
+        }
+    } else if a_end == end {
+        FitType::RightEdge
+    } else {
+        FitType::NoEdge
+    }
+}
+
+/// A free range: a node of the free tree.
+#[derive(Clone, Copy, Default, Debug)]
+struct FreeRange {
+    start: u32,
+    end: u32,
+    /// Largest `end - start` in this node's subtree.
+    subtree_max: u32,
+}
+
+impl Item for FreeRange {
+    #[inline]
+    fn key(&self) -> u32 {
+        self.start
+    }
+    #[inline]
+    fn aug(&self) -> u32 {
+        self.subtree_max
+    }
+    #[inline]
+    fn set_aug(&mut self, children: u32) {
+        self.subtree_max = (self.end - self.start).max(children);
+    }
+}
+
+/// A busy area: the value of a busy-tree entry keyed by `va_start`.
+#[derive(Default)]
+struct BusyArea<T> {
+    /// End of the reservation, guard page included.
+    end: u32,
+    private: T,
+}
+
+/// Key of the busy tree's permanent sentinel entry. An unaligned address,
+/// so no area can have it; its `end` is 0, so no lookup ever matches it.
+/// It keeps the B-tree's root leaf alive: without it, a tree that goes
+/// 0 → 1 → 0 entries (alloc + free with nothing else live) would allocate
+/// and free a node on every call.
+const SENTINEL: u32 = u32::MAX;
+
+/// A borrowed view of one busy area.
+#[derive(Debug)]
+pub struct AreaRef<'a, T> {
+    /// First address.
+    pub va_start: VirtAddr,
+    /// End of the reservation (guard page included, as Linux's `va_end`).
+    pub va_end: VirtAddr,
+    /// The payload given at allocation.
+    pub private: &'a T,
+}
+
+/// Counters and sizes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VmapStats {
+    /// Live areas.
+    pub busy_areas: u32,
+    /// Bytes reserved by live areas (guard pages included).
+    pub busy_bytes: u32,
+    /// Free ranges in the free tree.
+    pub free_ranges: u32,
+    /// Bytes in the free tree.
+    pub free_bytes: u32,
+    /// Largest free range.
+    pub largest_free: u32,
+    /// Areas on the purge list.
+    pub lazy_areas: u32,
+    /// Pages on the purge list.
+    pub lazy_pages: u32,
+    /// Purges done (each one batched flush).
+    pub purges: u32,
+    /// Successful allocations.
+    pub allocs: u64,
+    /// Frees.
+    pub frees: u64,
+    /// Allocations that needed the purge-and-retry.
+    pub retries: u32,
+}
+
+/// What one purge did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PurgeStats {
+    /// Areas returned to the free tree.
+    pub areas: u32,
+    /// Pages returned (guard pages included).
+    pub pages: u32,
+}
+
+/// The vmalloc-window allocator; `T` is the per-area payload.
+pub struct Vmap<T> {
+    cfg: VmapConfig,
+    free: Avl<FreeRange>,
+    busy: BTreeMap<u32, BusyArea<T>>,
+    purge_list: Vec<VaRange>,
+    lazy_pages: u32,
+    purges: u32,
+    allocs: u64,
+    frees: u64,
+    retries: u32,
+}
+
+impl<T: Default> Vmap<T> {
+    /// A window with every page free.
+    pub fn new(cfg: VmapConfig) -> Result<Self, VmapError> {
+        if !cfg.start.is_page_aligned() || !cfg.end.is_page_aligned() || cfg.start >= cfg.end {
+            return Err(VmapError::InvalidRange);
+        }
+        let mut v = Self {
+            cfg,
+            free: Avl::new(),
+            busy: BTreeMap::new(),
+            purge_list: Vec::new(),
+            lazy_pages: 0,
+            purges: 0,
+            allocs: 0,
+            frees: 0,
+            retries: 0,
+        };
+        v.free.insert(FreeRange {
+            start: cfg.start.0,
+            end: cfg.end.0,
+            subtree_max: 0,
+        });
+        v.busy.insert(SENTINEL, BusyArea::default());
+        Ok(v)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &VmapConfig {
+        &self.cfg
+    }
+
+    /// Reserves a range for `req` and records `private` with it.
+    ///
+    /// Returns the reservation `[va_start, va_end)` (guard page included).
+    /// When nothing fits, purges the lazily freed ranges once (calling
+    /// `flush`) and retries.
+    pub fn alloc<F: FnMut(&Flush<'_>)>(
+        &mut self,
+        req: &AllocRequest,
+        private: T,
+        flush: &mut F,
+    ) -> Result<VaRange, VmapError> {
+        if req.size == 0 || req.size & (PAGE_SIZE - 1) != 0 {
+            return Err(VmapError::InvalidSize);
+        }
+        if req.align == 0 || !req.align.is_power_of_two() {
+            return Err(VmapError::BadAlignment);
+        }
+        let align = req.align.max(PAGE_SIZE);
+        let size = if req.guard {
+            req.size
+                .checked_add(PAGE_SIZE)
+                .ok_or(VmapError::InvalidSize)?
+        } else {
+            req.size
+        };
+        if !req.vstart.is_page_aligned() {
+            return Err(VmapError::InvalidRange);
+        }
+        let vstart = req.vstart.0.max(self.cfg.start.0);
+        // A non-aligned `vend` only shortens the range to a page boundary.
+        let vend = req.vend.page_align_down().0.min(self.cfg.end.0);
+        if vstart >= vend {
+            return Err(VmapError::InvalidRange);
+        }
+        if size > vend - vstart {
+            return Err(VmapError::NoVirtualSpace);
+        }
+        let (node, addr) = match self.find_vmap_lowest_match(size, align, vstart, vend) {
+            Some(hit) => hit,
+            None => {
+                if self.purge_list.is_empty() {
+                    return Err(VmapError::NoVirtualSpace);
+                }
+                self.retries = self.retries.saturating_add(1);
+                self.purge(flush);
+                self.find_vmap_lowest_match(size, align, vstart, vend)
+                    .ok_or(VmapError::NoVirtualSpace)?
+            }
+        };
+        self.va_clip(node, addr, size);
+        self.busy.insert(
+            addr,
+            BusyArea {
+                end: addr + size,
+                private,
+            },
+        );
+        self.allocs += 1;
+        Ok(VaRange {
+            start: VirtAddr(addr),
+            end: VirtAddr(addr + size),
+        })
+    }
+
+    /// Lowest-address fit: `(free node, address)`. Exact: returns the
+    /// lowest `a` with `a % align == 0` and `[a, a+size)` inside one free
+    /// range and inside `[vstart, vend)`.
+    #[inline]
+    fn find_vmap_lowest_match(
+        &self,
+        size: u32,
+        align: u32,
+        vstart: u32,
+        vend: u32,
+    ) -> Option<(u32, u32)> {
+        self.lowest_at(self.free.root, size, align, vstart, vend)
+    }
+
+    fn lowest_at(
+        &self,
+        n: u32,
+        size: u32,
+        align: u32,
+        vstart: u32,
+        vend: u32,
+    ) -> Option<(u32, u32)> {
+        if n == NIL {
+            return None;
+        }
+        let node = self.free.node(n);
+        // Subtree too small: nothing below can hold the request.
+        if node.item.subtree_max < size {
+            return None;
+        }
+        let FreeRange { start, end, .. } = node.item;
+        // Left ranges end at or below `start`: worth a look only if they can
+        // reach above `vstart`.
+        if start > vstart {
+            if let Some(hit) = self.lowest_at(node.left, size, align, vstart, vend) {
+                return Some(hit);
+            }
+        }
+        if start >= vend {
+            return None;
+        }
+        let lo = start.max(vstart);
+        let hi = end.min(vend);
+        if let Some(a) = align_up(lo, align) {
+            if a < hi && hi - a >= size {
+                return Some((n, a));
+            }
+        }
+        if end >= vend {
+            return None;
+        }
+        self.lowest_at(node.right, size, align, vstart, vend)
+    }
+
+    /// Cuts `[a, a+size)` out of free node `n` (Linux `va_clip`).
+    fn va_clip(&mut self, n: u32, a: u32, size: u32) {
+        let FreeRange { start, end, .. } = *self.free.item(n);
+        match classify_fit(start, end, a, size) {
+            // |<---- alloc ----->|  → the whole node goes.
+            FitType::Full => {
+                self.free.remove(start);
+            }
+            // |<alloc>|  free   |  → va_start moves up; order is kept
+            // because the new start stays inside the old range.
+            FitType::LeftEdge => {
+                self.free.item_mut(n).start = a + size;
+                self.free.fix_path(a + size);
+            }
+            // |  free   |<alloc>|  → va_end moves down.
+            FitType::RightEdge => {
+                self.free.item_mut(n).end = a;
+                self.free.fix_path(start);
+            }
+            // | L |<alloc>| R |  → the node keeps L, R is a new node.
+            FitType::NoEdge => {
+                self.free.item_mut(n).end = a;
+                self.free.fix_path(start);
+                self.free.insert(FreeRange {
+                    start: a + size,
+                    end,
+                    subtree_max: 0,
+                });
+            }
+        }
+    }
+
+    /// Returns `[start, end)` to the free tree, merging it with the free
+    /// ranges that touch it (Linux `merge_or_add_vmap_area`).
+    fn merge_or_add(&mut self, start: u32, end: u32) {
+        let prev = self.free.floor(start);
+        let next = self.free.ceil(end);
+        let merge_prev = prev != NIL && self.free.item(prev).end == start;
+        let merge_next = next != NIL && self.free.item(next).start == end;
+        match (merge_prev, merge_next) {
+            (true, true) => {
+                // | prev |new| next |  → prev swallows both.
+                let next_end = self.free.item(next).end;
+                self.free.remove(end);
+                let p = self.free.item_mut(prev);
+                p.end = next_end;
+                let key = p.start;
+                self.free.fix_path(key);
+            }
+            (true, false) => {
+                let p = self.free.item_mut(prev);
+                p.end = end;
+                let key = p.start;
+                self.free.fix_path(key);
+            }
+            (false, true) => {
+                self.free.item_mut(next).start = start;
+                self.free.fix_path(start);
+            }
+            (false, false) => {
+                self.free.insert(FreeRange {
+                    start,
+                    end,
+                    subtree_max: 0,
+                });
+            }
+        }
+    }
+
+    /// Frees the area starting at `va_start` and returns its payload. The
+    /// range waits on the purge list; when the lazy pages pass the
+    /// threshold, every pending range is flushed (one `flush` call) and
+    /// returned to the free tree.
+    pub fn free<F: FnMut(&Flush<'_>)>(
+        &mut self,
+        va_start: VirtAddr,
+        flush: &mut F,
+    ) -> Result<T, VmapError> {
+        let area = self.take(va_start)?;
+        if self.lazy_pages > self.cfg.lazy_max_pages {
+            self.purge(flush);
+        }
+        Ok(area)
+    }
+
+    /// Returns a range none of whose pages was ever mapped straight to the
+    /// free tree (no TLB can hold it, so it skips the purge list): the undo
+    /// of an allocation that failed before mapping anything.
+    pub fn free_unmapped(&mut self, va_start: VirtAddr) -> Result<T, VmapError> {
+        if !va_start.is_page_aligned() {
+            return Err(VmapError::UnalignedAddress);
+        }
+        let area = self.busy.remove(&va_start.0).ok_or(VmapError::NotFound)?;
+        self.merge_or_add(va_start.0, area.end);
+        Ok(area.private)
+    }
+
+    /// Like [`Vmap::free`] but never purges (the caller batches the purge).
+    pub fn free_noflush(&mut self, va_start: VirtAddr) -> Result<T, VmapError> {
+        self.take(va_start)
+    }
+
+    fn take(&mut self, va_start: VirtAddr) -> Result<T, VmapError> {
+        if !va_start.is_page_aligned() {
+            return Err(VmapError::UnalignedAddress);
+        }
+        // One descent: the removal hands back the item with its end.
+        let area = self.busy.remove(&va_start.0).ok_or(VmapError::NotFound)?;
+        let range = VaRange {
+            start: va_start,
+            end: VirtAddr(area.end),
+        };
+        self.lazy_pages = self.lazy_pages.saturating_add(range.pages());
+        self.purge_list.push(range);
+        self.frees += 1;
+        Ok(area.private)
+    }
+
+    /// Whether lazily freed pages passed the threshold.
+    pub fn purge_due(&self) -> bool {
+        self.lazy_pages > self.cfg.lazy_max_pages
+    }
+
+    /// Flushes every lazily freed range in one batch and returns them to
+    /// the free tree (Linux `__purge_vmap_area_lazy`). Does not call
+    /// `flush` when nothing is pending.
+    pub fn purge<F: FnMut(&Flush<'_>)>(&mut self, flush: &mut F) -> PurgeStats {
+        if self.purge_list.is_empty() {
+            return PurgeStats::default();
+        }
+        let areas = self.purge_list.len() as u32;
+        let pages = self.lazy_pages;
+        // Sorted and coalesced: fewer, larger flush ranges and merges.
+        self.purge_list.sort_unstable_by_key(|r| r.start);
+        let mut w = 0usize;
+        for i in 1..self.purge_list.len() {
+            let r = self.purge_list[i];
+            if self.purge_list[w].end == r.start {
+                self.purge_list[w].end = r.end;
+            } else {
+                w += 1;
+                self.purge_list[w] = r;
+            }
+        }
+        self.purge_list.truncate(w + 1);
+        let batch = Flush {
+            ranges: &self.purge_list,
+            start: self.purge_list[0].start,
+            end: self.purge_list[w].end,
+            pages,
+        };
+        flush(&batch);
+        let list = core::mem::take(&mut self.purge_list);
+        for r in &list {
+            self.merge_or_add(r.start.0, r.end.0);
+        }
+        // Keep the list's buffer: the next lazy frees reuse it.
+        self.purge_list = list;
+        self.purge_list.clear();
+        self.lazy_pages = 0;
+        self.purges = self.purges.saturating_add(1);
+        PurgeStats { areas, pages }
+    }
+
+    /// The busy area holding `addr` (its guard page included).
+    pub fn find(&self, addr: VirtAddr) -> Option<AreaRef<'_, T>> {
+        let (&start, a) = self.busy.range(..=addr.0).next_back()?;
+        (addr.0 < a.end).then_some(AreaRef {
+            va_start: VirtAddr(start),
+            va_end: VirtAddr(a.end),
+            private: &a.private,
+        })
+    }
+
+    /// The payload of the area starting exactly at `va_start`.
+    pub fn get_mut(&mut self, va_start: VirtAddr) -> Option<&mut T> {
+        if va_start.0 == SENTINEL {
+            return None;
+        }
+        self.busy.get_mut(&va_start.0).map(|a| &mut a.private)
+    }
+
+    /// Busy areas in address order.
+    pub fn iter(&self) -> impl Iterator<Item = AreaRef<'_, T>> + '_ {
+        // The sentinel sorts last.
+        self.busy
+            .iter()
+            .take(self.busy.len() - 1)
+            .map(move |(&start, a)| AreaRef {
+                va_start: VirtAddr(start),
+                va_end: VirtAddr(a.end),
+                private: &a.private,
+            })
+    }
+
+    /// Free ranges in address order.
+    pub fn free_ranges(&self) -> impl Iterator<Item = VaRange> + '_ {
+        self.free.iter().map(move |n| {
+            let f = self.free.item(n);
+            VaRange {
+                start: VirtAddr(f.start),
+                end: VirtAddr(f.end),
+            }
+        })
+    }
+
+    /// Lazily freed ranges waiting for the next purge (unordered).
+    pub fn lazy_ranges(&self) -> &[VaRange] {
+        &self.purge_list
+    }
+
+    /// Number of live areas.
+    pub fn len(&self) -> u32 {
+        (self.busy.len() - 1) as u32
+    }
+
+    /// Whether no area is live.
+    pub fn is_empty(&self) -> bool {
+        self.busy.len() == 1
+    }
+
+    /// Counters and sizes (O(n) for the byte totals).
+    pub fn stats(&self) -> VmapStats {
+        let busy_bytes = self
+            .iter()
+            .fold(0u32, |acc, a| acc.saturating_add(a.va_end.0 - a.va_start.0));
+        let free_bytes = self
+            .free_ranges()
+            .fold(0u32, |acc, r| acc.saturating_add(r.size()));
+        VmapStats {
+            busy_areas: self.len(),
+            busy_bytes,
+            free_ranges: self.free.len(),
+            free_bytes,
+            largest_free: self.free.aug(self.free.root),
+            lazy_areas: self.purge_list.len() as u32,
+            lazy_pages: self.lazy_pages,
+            purges: self.purges,
+            allocs: self.allocs,
+            frees: self.frees,
+            retries: self.retries,
+        }
+    }
+
+    /// Heap bytes held by the trees and the purge list (arena capacity).
+    pub fn metadata_bytes(&self) -> usize {
+        self.free.capacity() * core::mem::size_of::<avl::Node<FreeRange>>()
+            + self.busy.len() * Self::busy_entry_size()
+            + self.purge_list.capacity() * core::mem::size_of::<VaRange>()
+    }
+
+    /// Bytes of one busy-tree entry (key, `va_end` and payload), before
+    /// the B-tree's node overhead (about 1/0.7 for its typical fill).
+    pub const fn busy_entry_size() -> usize {
+        core::mem::size_of::<(u32, BusyArea<T>)>()
+    }
+
+    /// Checks every structural invariant: both trees ordered and balanced,
+    /// subtree maxima exact, free ranges non-empty and never adjacent, and
+    /// free ∪ busy ∪ lazy tiling the window exactly with no overlap.
+    pub fn check_invariants(&self) -> Result<(), &'static str> {
+        self.free.check()?;
+        if self.busy.keys().next_back() != Some(&SENTINEL) {
+            return Err("vmap: busy-tree sentinel missing");
+        }
+        self.check_subtree_max(self.free.root)?;
+        let mut all: Vec<(u32, u32, u8)> =
+            Vec::with_capacity(self.free.len() as usize + self.busy.len() + self.purge_list.len());
+        let mut prev_free_end = None;
+        for r in self.free_ranges() {
+            if r.start >= r.end {
+                return Err("vmap: empty free range");
+            }
+            if prev_free_end == Some(r.start.0) {
+                return Err("vmap: adjacent free ranges not merged");
+            }
+            prev_free_end = Some(r.end.0);
+            all.push((r.start.0, r.end.0, 0));
+        }
+        for a in self.iter() {
+            if a.va_start >= a.va_end {
+                return Err("vmap: empty busy area");
+            }
+            all.push((a.va_start.0, a.va_end.0, 1));
+        }
+        let mut lazy = 0u32;
+        for r in &self.purge_list {
+            if r.start >= r.end {
+                return Err("vmap: empty lazy range");
+            }
+            lazy = lazy.saturating_add(r.pages());
+            all.push((r.start.0, r.end.0, 2));
+        }
+        if lazy != self.lazy_pages {
+            return Err("vmap: lazy page count mismatch");
+        }
+        all.sort_unstable();
+        let mut at = self.cfg.start.0;
+        for &(s, e, _) in &all {
+            if s != at {
+                return Err(if s < at {
+                    "vmap: ranges overlap"
+                } else {
+                    "vmap: window has a hole"
+                });
+            }
+            if s & (PAGE_SIZE - 1) != 0 || e & (PAGE_SIZE - 1) != 0 {
+                return Err("vmap: unaligned range");
+            }
+            at = e;
+        }
+        if at != self.cfg.end.0 {
+            return Err("vmap: window not covered to its end");
+        }
+        Ok(())
+    }
+
+    fn check_subtree_max(&self, n: u32) -> Result<u32, &'static str> {
+        if n == NIL {
+            return Ok(0);
+        }
+        let node = self.free.node(n);
+        let l = self.check_subtree_max(node.left)?;
+        let r = self.check_subtree_max(node.right)?;
+        let m = (node.item.end - node.item.start).max(l).max(r);
+        if m != node.item.subtree_max {
+            return Err("vmap: stale subtree_max");
+        }
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,349 @@
+//! Unit tests: every split (va_clip) and merge (merge_or_add) case, lazy
+//! purge, exhaustion, lookups and argument errors.
+
+extern crate std;
+
+use super::*;
+use std::vec;
+use std::vec::Vec;
+
+const P: u32 = PAGE_SIZE;
+const S: u32 = 0x4000_0000;
+
+fn window(pages: u32, lazy: u32) -> Vmap<u32> {
+    Vmap::new(VmapConfig {
+        start: VirtAddr(S),
+        end: VirtAddr(S + pages * P),
+        lazy_max_pages: lazy,
+    })
+    .unwrap()
+}
+
+fn free_list(v: &Vmap<u32>) -> Vec<(u32, u32)> {
+    v.free_ranges()
+        .map(|r| ((r.start.0 - S) / P, (r.end.0 - S) / P))
+        .collect()
+}
+
+fn no_flush() -> impl FnMut(&Flush<'_>) {
+    |_f: &Flush<'_>| panic!("unexpected flush")
+}
+
+fn alloc(v: &mut Vmap<u32>, req: AllocRequest) -> Result<u32, VmapError> {
+    let mut f = |_: &Flush<'_>| {};
+    v.alloc(&req, 7, &mut f).map(|r| (r.start.0 - S) / P)
+}
+
+#[test]
+fn classify_all_four_fit_types() {
+    assert_eq!(classify_fit(0, 10, 0, 10), FitType::Full);
+    assert_eq!(classify_fit(0, 10, 0, 4), FitType::LeftEdge);
+    assert_eq!(classify_fit(0, 10, 6, 4), FitType::RightEdge);
+    assert_eq!(classify_fit(0, 10, 3, 4), FitType::NoEdge);
+}
+
+/// FL_FIT_TYPE:
+/// ```text
+///   |  free (4 pages) |        →   (nothing free)
+///   |<--- 3 + guard ->|
+/// ```
+#[test]
+fn fl_fit_removes_the_node() {
+    let mut v = window(4, 0);
+    assert_eq!(alloc(&mut v, AllocRequest::new(3 * P)), Ok(0));
+    assert_eq!(free_list(&v), vec![]);
+    v.check_invariants().unwrap();
+    assert_eq!(
+        alloc(&mut v, AllocRequest::new(P)),
+        Err(VmapError::NoVirtualSpace)
+    );
+}
+
+/// LE_FIT_TYPE:
+/// ```text
+///   |      free [0,8)      |  →  [0,2) busy | free [2,8)
+///   |<1+g>|
+/// ```
+#[test]
+fn le_fit_moves_va_start() {
+    let mut v = window(8, 0);
+    assert_eq!(alloc(&mut v, AllocRequest::new(P)), Ok(0));
+    assert_eq!(free_list(&v), vec![(2, 8)]);
+    v.check_invariants().unwrap();
+}
+
+/// RE_FIT_TYPE:
+/// ```text
+///   |      free [0,8)      |  →  free [0,6) | [6,8) busy
+///                  |<1+g>|      (vstart = 6 forces the right edge)
+/// ```
+#[test]
+fn re_fit_moves_va_end() {
+    let mut v = window(8, 0);
+    let req = AllocRequest::new(P).range(VirtAddr(S + 6 * P), VirtAddr(S + 8 * P));
+    assert_eq!(alloc(&mut v, req), Ok(6));
+    assert_eq!(free_list(&v), vec![(0, 6)]);
+    v.check_invariants().unwrap();
+}
+
+/// NE_FIT_TYPE:
+/// ```text
+///   |      free [0,16)         |  →  free [0,4) | [4,6) busy | free [6,16)
+///           |<1+g>|                  (4-page alignment, vstart = 1)
+/// ```
+#[test]
+fn ne_fit_splits_in_two() {
+    let mut v = window(16, 0);
+    let req = AllocRequest::new(P)
+        .align(4 * P)
+        .range(VirtAddr(S + P), VirtAddr(S + 16 * P));
+    assert_eq!(alloc(&mut v, req), Ok(4));
+    assert_eq!(free_list(&v), vec![(0, 4), (6, 16)]);
+    v.check_invariants().unwrap();
+}
+
+/// Merge cases of `merge_or_add_vmap_area` (lazy_max_pages = 0 purges on
+/// every free):
+/// ```text
+///   A [0,2) B [2,4) C [4,6) D [6,8) free [8,16)
+///   free B: no free neighbour            → insert  [2,4)
+///   free D: next neighbour [8,16)        → merge   [6,16)
+///   free A: next neighbour [2,4)         → merge   [0,4)
+///   free C: both neighbours              → merge   [0,16)
+/// ```
+#[test]
+fn merge_with_neighbours_all_cases() {
+    let mut v = window(16, 0);
+    let a: Vec<u32> = (0..4)
+        .map(|_| alloc(&mut v, AllocRequest::new(P)).unwrap())
+        .collect();
+    assert_eq!(a, vec![0, 2, 4, 6]);
+    let mut flushes = 0;
+    let mut f = |b: &Flush<'_>| {
+        flushes += 1;
+        assert_eq!(b.ranges.len(), 1);
+    };
+    v.free(VirtAddr(S + 2 * P), &mut f).unwrap();
+    assert_eq!(free_list(&v), vec![(2, 4), (8, 16)]);
+    v.free(VirtAddr(S + 6 * P), &mut f).unwrap();
+    assert_eq!(free_list(&v), vec![(2, 4), (6, 16)]);
+    v.free(VirtAddr(S), &mut f).unwrap();
+    assert_eq!(free_list(&v), vec![(0, 4), (6, 16)]);
+    v.check_invariants().unwrap();
+    v.free(VirtAddr(S + 4 * P), &mut f).unwrap();
+    assert_eq!(free_list(&v), vec![(0, 16)]);
+    assert_eq!(flushes, 4);
+    v.check_invariants().unwrap();
+}
+
+/// The previous-neighbour-only merge:
+/// ```text
+///   free [0,2) | A [2,4) | B [4,6) ...   free A → [0,4)
+/// ```
+#[test]
+fn merge_with_previous_only() {
+    let mut v = window(8, 0);
+    let req = AllocRequest::new(P).range(VirtAddr(S + 2 * P), VirtAddr(S + 8 * P));
+    assert_eq!(alloc(&mut v, req), Ok(2));
+    assert_eq!(alloc(&mut v, req), Ok(4));
+    let mut f = |_: &Flush<'_>| {};
+    v.free(VirtAddr(S + 2 * P), &mut f).unwrap();
+    assert_eq!(free_list(&v), vec![(0, 4), (6, 8)]);
+    v.check_invariants().unwrap();
+}
+
+#[test]
+fn lazy_free_waits_for_threshold_then_one_batched_flush() {
+    // Threshold 6 pages: three 1-page areas (2 pages each with guard) stay
+    // lazy; the fourth free crosses it.
+    let mut v = window(64, 6);
+    for i in 0..4 {
+        assert_eq!(alloc(&mut v, AllocRequest::new(P)), Ok(2 * i));
+    }
+    let mut nf = no_flush();
+    v.free(VirtAddr(S), &mut nf).unwrap();
+    v.free(VirtAddr(S + 4 * P), &mut nf).unwrap();
+    v.free(VirtAddr(S + 2 * P), &mut nf).unwrap();
+    assert_eq!(v.stats().lazy_pages, 6);
+    // Lazily freed ranges are not reusable yet.
+    assert_eq!(alloc(&mut v, AllocRequest::new(P)), Ok(8));
+    v.check_invariants().unwrap();
+    let mut batches = Vec::new();
+    let mut f = |b: &Flush<'_>| batches.push((b.ranges.to_vec(), b.start, b.end, b.pages));
+    v.free(VirtAddr(S + 6 * P), &mut f).unwrap();
+    assert_eq!(batches.len(), 1);
+    let (ranges, start, end, pages) = &batches[0];
+    // Sorted and coalesced into one range.
+    assert_eq!(
+        ranges,
+        &vec![VaRange {
+            start: VirtAddr(S),
+            end: VirtAddr(S + 8 * P)
+        }]
+    );
+    assert_eq!(
+        (*start, *end, *pages),
+        (VirtAddr(S), VirtAddr(S + 8 * P), 8)
+    );
+    assert_eq!(free_list(&v), vec![(0, 8), (10, 64)]);
+    assert_eq!(v.stats().purges, 1);
+    v.check_invariants().unwrap();
+}
+
+#[test]
+fn exhaustion_purges_once_and_retries() {
+    let mut v = window(8, 1000);
+    assert_eq!(alloc(&mut v, AllocRequest::new(3 * P)), Ok(0));
+    assert_eq!(alloc(&mut v, AllocRequest::new(3 * P)), Ok(4));
+    let mut nf = no_flush();
+    v.free(VirtAddr(S), &mut nf).unwrap();
+    let mut flushes = 0;
+    let mut f = |_: &Flush<'_>| flushes += 1;
+    let r = v.alloc(&AllocRequest::new(3 * P), 1, &mut f).unwrap();
+    assert_eq!(r.start, VirtAddr(S));
+    assert_eq!(flushes, 1);
+    assert_eq!(v.stats().retries, 1);
+    // Nothing lazy any more: a failure is final and does not flush.
+    let mut nf = no_flush();
+    assert_eq!(
+        v.alloc(&AllocRequest::new(P), 1, &mut nf),
+        Err(VmapError::NoVirtualSpace)
+    );
+    v.check_invariants().unwrap();
+}
+
+#[test]
+fn find_by_any_address_including_guard() {
+    let mut v = window(16, 0);
+    let mut f = |_: &Flush<'_>| {};
+    v.alloc(&AllocRequest::new(2 * P), 11, &mut f).unwrap();
+    v.alloc(&AllocRequest::new(P).no_guard(), 22, &mut f)
+        .unwrap();
+    let a = v.find(VirtAddr(S + 2 * P + 5)).unwrap();
+    assert_eq!((a.va_start.0, a.va_end.0, *a.private), (S, S + 3 * P, 11));
+    let b = v.find(VirtAddr(S + 3 * P + 0xfff)).unwrap();
+    assert_eq!(
+        (b.va_start.0, b.va_end.0, *b.private),
+        (S + 3 * P, S + 4 * P, 22)
+    );
+    assert!(v.find(VirtAddr(S + 4 * P)).is_none());
+    assert!(v.find(VirtAddr(S - 1)).is_none());
+    assert!(v.find(VirtAddr(u32::MAX)).is_none(), "sentinel visible");
+    assert!(v.get_mut(VirtAddr(u32::MAX)).is_none());
+    assert_eq!(v.len(), 2);
+    assert_eq!(v.iter().count(), 2);
+    *v.get_mut(VirtAddr(S)).unwrap() = 33;
+    assert_eq!(*v.find(VirtAddr(S)).unwrap().private, 33);
+    assert!(v.get_mut(VirtAddr(S + P)).is_none());
+}
+
+#[test]
+fn argument_errors() {
+    let mut v = window(16, 0);
+    let mut f = |_: &Flush<'_>| {};
+    let e = |v: &mut Vmap<u32>, r: AllocRequest| alloc(v, r).unwrap_err();
+    assert_eq!(e(&mut v, AllocRequest::new(0)), VmapError::InvalidSize);
+    assert_eq!(e(&mut v, AllocRequest::new(100)), VmapError::InvalidSize);
+    assert_eq!(
+        e(&mut v, AllocRequest::new(!(P - 1))),
+        VmapError::InvalidSize
+    );
+    assert_eq!(
+        e(&mut v, AllocRequest::new(P).align(3)),
+        VmapError::BadAlignment
+    );
+    assert_eq!(
+        e(&mut v, AllocRequest::new(P).align(0)),
+        VmapError::BadAlignment
+    );
+    assert_eq!(
+        e(&mut v, AllocRequest::new(16 * P)),
+        VmapError::NoVirtualSpace
+    );
+    assert_eq!(
+        e(
+            &mut v,
+            AllocRequest::new(P).range(VirtAddr(S + 8 * P), VirtAddr(S + 4 * P))
+        ),
+        VmapError::InvalidRange
+    );
+    assert_eq!(
+        e(
+            &mut v,
+            AllocRequest::new(P).range(VirtAddr(S + 1), VirtAddr(S + 4 * P))
+        ),
+        VmapError::InvalidRange
+    );
+    assert_eq!(
+        e(&mut v, AllocRequest::new(P).align(1 << 31)),
+        VmapError::NoVirtualSpace
+    );
+    // Alignment below a page means a page.
+    assert_eq!(alloc(&mut v, AllocRequest::new(P).align(16)), Ok(0));
+    assert_eq!(
+        v.free(VirtAddr(S + 1), &mut f),
+        Err(VmapError::UnalignedAddress)
+    );
+    assert_eq!(v.free(VirtAddr(S + P), &mut f), Err(VmapError::NotFound));
+    assert_eq!(v.free(VirtAddr(0), &mut f), Err(VmapError::NotFound));
+    assert_eq!(v.free(VirtAddr(S), &mut f), Ok(7));
+    assert_eq!(v.free(VirtAddr(S), &mut f), Err(VmapError::NotFound));
+    assert!(Vmap::<u32>::new(VmapConfig {
+        start: VirtAddr(S),
+        end: VirtAddr(S),
+        lazy_max_pages: 0
+    })
+    .is_err());
+    v.check_invariants().unwrap();
+}
+
+#[test]
+fn ioremap_alignment_is_clamped() {
+    assert_eq!(ioremap_align(1), P);
+    assert_eq!(ioremap_align(P), P);
+    assert_eq!(ioremap_align(P + 1), 2 * P);
+    assert_eq!(ioremap_align(0x3000), 0x4000);
+    assert_eq!(ioremap_align(1 << 20), 1 << 20);
+    assert_eq!(ioremap_align(64 << 20), 1 << 24);
+    assert_eq!(ioremap_align(u32::MAX), 1 << 24);
+}
+
+#[test]
+fn lazy_max_pages_matches_linux() {
+    assert_eq!(lazy_max_pages(1), 8192);
+    assert_eq!(lazy_max_pages(2), 16384);
+    assert_eq!(lazy_max_pages(4), 24576);
+    assert_eq!(VmapConfig::default().end.0, 0x4f00_0000);
+}
+
+#[test]
+fn many_areas_keep_trees_balanced() {
+    let mut v = window(60_000, 64);
+    let mut f = |_: &Flush<'_>| {};
+    let mut live = Vec::new();
+    for i in 0..10_000u32 {
+        let r = v
+            .alloc(&AllocRequest::new(P * (1 + i % 3)), i, &mut f)
+            .unwrap();
+        live.push(r.start);
+    }
+    v.check_invariants().unwrap();
+    for (i, a) in live.iter().enumerate() {
+        if i % 3 != 1 {
+            assert_eq!(v.free(*a, &mut f), Ok(i as u32));
+        }
+    }
+    v.purge(&mut f);
+    v.check_invariants().unwrap();
+    // Holes are reused lowest first.
+    let r = v.alloc(&AllocRequest::new(P), 0, &mut f).unwrap();
+    assert_eq!(r.start, VirtAddr(S));
+    v.check_invariants().unwrap();
+}
+
+#[test]
+fn node_sizes() {
+    // Host (64-bit) sizes; the free-tree node is pointer-free.
+    assert_eq!(core::mem::size_of::<avl::Node<FreeRange>>(), 24);
+    assert_eq!(Vmap::<u32>::busy_entry_size(), 12);
+}
