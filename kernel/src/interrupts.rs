@@ -26,23 +26,40 @@ pub fn init() -> u32 {
     gic.lines()
 }
 
-/// Handles every pending interrupt (called from the IRQ vector).
-pub fn dispatch() {
+/// Enables delivery of `irq` (a task bound or acknowledged it).
+pub fn enable(irq: u32) {
+    if let Some(gic) = GIC.get() {
+        gic.enable(irq);
+    }
+}
+
+/// Masks `irq` at the distributor.
+pub fn disable(irq: u32) {
+    if let Some(gic) = GIC.get() {
+        gic.disable(irq);
+    }
+}
+
+/// Handles every pending interrupt: the tick here, anything else through
+/// `device` (which returns whether a task handles it). Returns whether a
+/// tick was counted.
+pub fn dispatch(device: &mut dyn FnMut(u32) -> bool) -> bool {
     let Some(gic) = GIC.get() else {
-        return;
+        return false;
     };
+    let mut ticked = false;
     loop {
         let iar = gic.acknowledge();
         let id = iar & 0x3ff;
         if id >= gic::SPURIOUS {
-            return;
+            return ticked;
         }
-        match id {
-            platform::IRQ_PRIVATE_TIMER => time::on_tick_irq(),
-            other => {
-                warn!("irq {other}: no handler, disabling it");
-                gic.disable(other);
-            }
+        if id == platform::IRQ_PRIVATE_TIMER {
+            time::on_tick_irq();
+            ticked = true;
+        } else if !device(id) {
+            warn!("irq {id}: no handler, disabling it");
+            gic.disable(id);
         }
         gic.end_of_interrupt(iar);
     }

@@ -11,13 +11,26 @@ mod arch;
 mod console;
 mod drivers;
 mod interrupts;
+mod ipc;
+mod kpool;
+mod loader;
+mod manifest;
 mod mm;
 mod mmio;
 mod platform;
+mod sched;
 mod selftest;
 mod semihosting;
+mod syscall;
+mod task;
 mod time;
 mod trap;
+mod vspace;
+
+/// The user task images `build.rs` embedded.
+mod images {
+    include!(concat!(env!("OUT_DIR"), "/images.rs"));
+}
 
 use kerncore::bootargs::{ArgProblem, BootArgs};
 use log::{info, warn};
@@ -48,7 +61,7 @@ extern "C" fn kmain() -> ! {
         ArgProblem::BadValue(w) => warn!("ignoring bad boot parameter {w:?}"),
     });
 
-    let ram = mm::discover_ram(&args);
+    let ram = *mm::RAM.call_once(|| mm::discover_ram(&args));
     mm::init_kernel_tables(&ram);
     info!("mmu: kernel table live (TTBR1, TTBCR.N=1), caches and branch prediction on");
     mm::print_memory_map(&ram);
@@ -69,6 +82,30 @@ extern "C" fn kmain() -> ! {
         shutdown(ExitStatus::TestFailure);
     }
 
+    // Kernel objects come from the 4 MiB right after the image.
+    let kpool_base = (mm::kva_to_pa(mm::image_layout().end).0 + 0xf_ffff) & !0xf_ffff;
+    kpool::init(abi::PhysAddr(kpool_base));
+    if let Some(name) = args.system {
+        let Some(system) = manifest::find(name) else {
+            warn!("unknown system {name:?}");
+            for s in manifest::SYSTEMS {
+                info!("  known system {:?}: {}", s.name, s.about);
+            }
+            shutdown(ExitStatus::TestFailure);
+        };
+        let mut free = loader::FreeRam {
+            next: kpool_base + kpool::KPOOL_SIZE,
+            end: ram.base.0 + ram.size,
+        };
+        let started = loader::load_system(&mut sched::KERNEL.lock(), system, &mut free);
+        if started == 0 {
+            warn!("system {name:?}: no task could start");
+            shutdown(ExitStatus::TestFailure);
+        }
+        irq::disable();
+        sched::start();
+    }
+
     let mut seen = 0;
     while seen < args.ticks {
         barrier::wfi();
@@ -86,7 +123,7 @@ extern "C" fn kmain() -> ! {
 }
 
 /// Ends the run with `status` (or idles if semihosting is off).
-fn shutdown(status: ExitStatus) -> ! {
+pub(crate) fn shutdown(status: ExitStatus) -> ! {
     log::logger().flush();
     semihosting::exit(status);
     loop {

@@ -248,6 +248,83 @@ pub fn init_kernel_tables(ram: &Ram) {
     }
 }
 
+/// Switches TTBR0 to a task's table with its ASID (Linux's order for
+/// ARMv7 without LPAE: CONTEXTIDR, isb, TTBR0, isb).
+pub fn load_user_table(ttbr0: u32, asid: u8) {
+    // SAFETY: `ttbr0` names a live task L1 table (owned by its VSpace) that
+    // maps only user addresses; the kernel half is in TTBR1 and unaffected.
+    unsafe {
+        cp15::Contextidr::write(asid as u32);
+        barrier::isb();
+        cp15::Ttbr0::write(ttbr0);
+        barrier::isb();
+    }
+}
+
+/// Points TTBR0 at the all-fault table (before a task's tables are freed).
+pub fn load_empty_user_table() {
+    let pa = kva_to_pa(EMPTY_USER_L1.0.as_ptr() as u32);
+    // SAFETY: the empty table is a static that lives forever and maps
+    // nothing; ASID 0 is never given to a task.
+    unsafe {
+        cp15::Contextidr::write(0);
+        barrier::isb();
+        cp15::Ttbr0::write(mmu::ttbr(pa));
+        barrier::isb();
+    }
+}
+
+/// The top of CPU `cpu`'s SVC stack (see `link.ld`).
+pub fn svc_stack_top(cpu: u32) -> u32 {
+    use crate::arch::boot::SVC_STACK_SIZE;
+    image_layout().stacks + cpu * (4096 + SVC_STACK_SIZE) + 4096 + SVC_STACK_SIZE
+}
+
+/// The RAM this kernel found (set once by `kmain`).
+pub static RAM: spin::Once<Ram> = spin::Once::new();
+
+/// Copies `out.len()` bytes from user address `ptr` of `vs` into `out`:
+/// every page must be mapped user-readable normal RAM (the user pointer is
+/// turned into checked physical pages before any byte is read).
+pub fn copy_from_user(
+    vs: &crate::vspace::VSpace,
+    ptr: u32,
+    out: &mut [u8],
+) -> Result<(), abi::KernelError> {
+    let len = out.len() as u32;
+    let end = ptr
+        .checked_add(len)
+        .ok_or(abi::KernelError::BadUserBuffer)?;
+    if end > 0x8000_0000 {
+        return Err(abi::KernelError::BadUserBuffer);
+    }
+    let Some(ram) = RAM.get() else {
+        return Err(abi::KernelError::BadUserBuffer);
+    };
+    let mut done = 0u32;
+    while done < len {
+        let va = ptr + done;
+        let (page, attrs) = vs.translate(va).ok_or(abi::KernelError::BadUserBuffer)?;
+        if !attrs.access.user_readable() || !attrs.mem.is_normal() {
+            return Err(abi::KernelError::BadUserBuffer);
+        }
+        if page.0 < ram.base.0 || page.0 - ram.base.0 >= ram.size {
+            return Err(abi::KernelError::BadUserBuffer);
+        }
+        let off = va & 0xfff;
+        let n = (4096 - off).min(len - done);
+        let src = (pa_to_kva(page) + off) as *const u8;
+        let dst = &mut out[done as usize..(done + n) as usize];
+        // SAFETY: `page` is RAM (checked above), mapped by the direct map;
+        // the range stays inside that page; reading user data that the
+        // user may change concurrently is fine (single CPU, and bytes have
+        // no invalid values).
+        unsafe { core::ptr::copy_nonoverlapping(src, dst.as_mut_ptr(), n as usize) };
+        done += n;
+    }
+    Ok(())
+}
+
 /// Prints the physical memory map and the kernel's virtual layout.
 pub fn print_memory_map(ram: &Ram) {
     let l = image_layout();

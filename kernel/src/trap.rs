@@ -11,13 +11,17 @@ use kerncore::psr::{Mode, PsrDisplay, THUMB_BIT};
 use crate::arch::cp15;
 use crate::arch::trap::{probe_read_insn, TrapFrame, TrapKind};
 use crate::semihosting::{self, ExitStatus};
-use crate::{interrupts, kprint, mm};
+use crate::{kprint, mm, sched};
 
 /// Entry from the vectors with the saved context.
 pub fn handle(frame: &mut TrapFrame, kind: TrapKind) {
     let from_user = Mode::from_psr(frame.cpsr) == Some(Mode::User);
+    if from_user {
+        sched::user_trap(frame, kind);
+        return;
+    }
     match kind {
-        TrapKind::Irq => interrupts::dispatch(),
+        TrapKind::Irq => sched::kernel_irq(),
         TrapKind::DataAbort if !from_user && frame.pc == probe_read_insn as *const () as u32 => {
             // The RAM probe: report "no memory here" and skip the load.
             frame.r[0] = 0;
@@ -68,7 +72,7 @@ fn kind_name(kind: TrapKind) -> &'static str {
 }
 
 /// Dumps the context and ends the run.
-fn fatal(frame: &TrapFrame, kind: TrapKind) -> ! {
+pub fn fatal(frame: &TrapFrame, kind: TrapKind) -> ! {
     let mode = Mode::from_psr(frame.cpsr).map_or("???", Mode::name);
     let pc = faulting_pc(frame, kind);
     kprint!(

@@ -64,11 +64,16 @@ pub enum Syscall {
     /// Read the global timer.
     /// Out: r1 low word, r2 high word, r3 ticks per second.
     ReadCounter = 14,
+    /// Describe the capability in a slot of the caller's own table.
+    /// In: r0 slot. Out: r1 [`CapType`](crate::CapType) number, r2 and r3
+    /// its parameters: Endpoint (badge, rights bits), Pool and Device
+    /// (first frame, frame count), VSpace (task id, 0), Irq (number, 0).
+    CapInfo = 15,
 }
 
 impl Syscall {
     /// Every call, in number order (tests and the kernel's dispatch table).
-    pub const ALL: [Syscall; 14] = [
+    pub const ALL: [Syscall; 15] = [
         Syscall::Send,
         Syscall::Recv,
         Syscall::Call,
@@ -83,6 +88,7 @@ impl Syscall {
         Syscall::IrqWait,
         Syscall::IrqAck,
         Syscall::ReadCounter,
+        Syscall::CapInfo,
     ];
 
     /// The number that goes in `r7`.
@@ -108,6 +114,7 @@ impl Syscall {
             12 => Syscall::IrqWait,
             13 => Syscall::IrqAck,
             14 => Syscall::ReadCounter,
+            15 => Syscall::CapInfo,
             _ => return None,
         })
     }
@@ -124,7 +131,7 @@ mod tests {
             assert_eq!(Syscall::from_number(call.number()), Some(*call));
         }
         assert_eq!(Syscall::from_number(0), None);
-        assert_eq!(Syscall::from_number(15), None);
+        assert_eq!(Syscall::from_number(16), None);
         assert_eq!(Syscall::from_number(u32::MAX), None);
     }
 

@@ -22,7 +22,7 @@ pub enum SelfTest {
 
 /// Parsed boot parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BootArgs {
+pub struct BootArgs<'a> {
     /// `mem=<size>[K|M|G]`: RAM size, overriding the probe.
     pub mem_bytes: Option<u32>,
     /// `selftest=dabort|undef|pabort|panic`.
@@ -31,15 +31,18 @@ pub struct BootArgs {
     pub ticks: u32,
     /// `hz=N`: timer tick rate.
     pub tick_hz: u32,
+    /// `system=NAME`: the boot-manifest system to start.
+    pub system: Option<&'a str>,
 }
 
-impl Default for BootArgs {
+impl Default for BootArgs<'_> {
     fn default() -> Self {
         Self {
             mem_bytes: None,
             selftest: None,
             ticks: 5,
             tick_hz: 100,
+            system: None,
         }
     }
 }
@@ -74,11 +77,11 @@ pub fn parse_u32(s: &str) -> Option<u32> {
     }
 }
 
-impl BootArgs {
+impl<'a> BootArgs<'a> {
     /// Parses `line`, calling `problem` for every word it cannot use. The
     /// first word is skipped if it does not contain `=` (QEMU puts the image
     /// path there).
-    pub fn parse<'a>(line: &'a str, mut problem: impl FnMut(ArgProblem<'a>)) -> Self {
+    pub fn parse(line: &'a str, mut problem: impl FnMut(ArgProblem<'a>)) -> Self {
         let mut args = Self::default();
         for word in line.split_ascii_whitespace() {
             let Some((key, value)) = word.split_once('=') else {
@@ -99,6 +102,9 @@ impl BootArgs {
                     };
                     t.map(|t| args.selftest = Some(t)).is_some()
                 }
+                "system" => (!value.is_empty())
+                    .then(|| args.system = Some(value))
+                    .is_some(),
                 "ticks" => parse_u32(value).map(|n| args.ticks = n).is_some(),
                 "hz" => parse_u32(value)
                     .filter(|&h| (1..=10_000).contains(&h))
@@ -127,13 +133,14 @@ mod tests {
     fn parses_qemu_style_line() {
         let mut problems = Vec::new();
         let a = BootArgs::parse(
-            "target/kernel mem=512M selftest=dabort ticks=3 hz=250 colour=blue mem=x",
+            "target/kernel mem=512M selftest=dabort ticks=3 hz=250 colour=blue mem=x system=ipc-test",
             |p| problems.push(p),
         );
         assert_eq!(a.mem_bytes, Some(512 << 20));
         assert_eq!(a.selftest, Some(SelfTest::DataAbort));
         assert_eq!(a.ticks, 3);
         assert_eq!(a.tick_hz, 250);
+        assert_eq!(a.system, Some("ipc-test"));
         assert_eq!(
             problems,
             [
@@ -157,8 +164,9 @@ mod tests {
         let a = BootArgs::parse("", |_| panic!("no problems expected"));
         assert_eq!(a, BootArgs::default());
         let mut n = 0;
-        let a = BootArgs::parse("== =x hz=0 hz=99999 selftest=", |_| n += 1);
+        let a = BootArgs::parse("== =x hz=0 hz=99999 selftest= system=", |_| n += 1);
         assert_eq!(a.tick_hz, 100);
-        assert_eq!(n, 5);
+        assert_eq!(a.system, None);
+        assert_eq!(n, 6);
     }
 }

@@ -8,7 +8,10 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod asid;
 pub mod bootargs;
+pub mod elf;
 pub mod fault;
 pub mod mmu;
 pub mod psr;
+pub mod runqueue;

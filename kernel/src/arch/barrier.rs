@@ -35,6 +35,33 @@ pub unsafe fn tlb_invalidate_all() {
     isb();
 }
 
+/// Invalidates every TLB entry tagged with `asid` (TLBIASID).
+pub fn tlb_invalidate_asid(asid: u8) {
+    dsb();
+    // SAFETY: invalidation only drops cached translations of one user
+    // address space; the kernel half is global and unaffected.
+    unsafe {
+        asm!("mcr p15, 0, {0}, c8, c7, 2", in(reg) asid as u32, options(nostack, preserves_flags))
+    };
+    dsb();
+    isb();
+}
+
+/// Invalidates the entries for `count` pages from `va` in `asid`
+/// (TLBIMVA, one per page).
+pub fn tlb_invalidate_pages(va: u32, count: u32, asid: u8) {
+    dsb();
+    for i in 0..count {
+        let mva = (va.wrapping_add(i << 12) & !0xfff) | asid as u32;
+        // SAFETY: as above, for one page of one user address space.
+        unsafe {
+            asm!("mcr p15, 0, {0}, c8, c7, 1", in(reg) mva, options(nostack, preserves_flags))
+        };
+    }
+    dsb();
+    isb();
+}
+
 /// Waits for an interrupt.
 #[inline(always)]
 pub fn wfi() {

@@ -128,6 +128,19 @@ trap_return:
     pop     {{r0-r12, lr}}
     rfeia   sp!
 
+@ enter_user(frame, stack_top): start user mode with `frame`, resetting
+@ the SVC stack so the next trap from user mode starts at its top.
+    .global enter_user
+enter_user:
+    sub     sp, r1, #{frame_size}
+    mov     r2, sp
+    mov     r3, #{frame_words}
+1:  ldr     r12, [r0], #4
+    str     r12, [r2], #4
+    subs    r3, r3, #1
+    bne     1b
+    b       trap_return
+
 @ probe_read_word(addr) -> (value, faulted): a load whose data abort the
 @ trap handler turns into `faulted = 1` (see trap::fixup). Used to find
 @ where RAM ends.
@@ -138,10 +151,20 @@ probe_read_word:
 probe_read_insn:
     ldr     r0, [r0]
     bx      lr
-"#
+"#,
+    frame_size = const TRAP_FRAME_SIZE,
+    frame_words = const TRAP_FRAME_SIZE / 4,
 );
 
 extern "C" {
+    /// Copies `frame` to just below `stack_top` and returns to user mode
+    /// through it.
+    ///
+    /// # Safety
+    /// `frame` must hold a user-mode context whose address space is live in
+    /// TTBR0, and `stack_top` must be this CPU's SVC stack top with nothing
+    /// on the stack still needed.
+    pub fn enter_user(frame: &TrapFrame, stack_top: u32) -> !;
     /// The faulting load inside `probe_read_word`.
     pub fn probe_read_insn();
     fn probe_read_word(addr: usize) -> u64;

@@ -22,6 +22,9 @@ pub struct QemuTest {
     pub config: QemuConfig,
     /// Regexes that must match console lines, in this order.
     pub expect: Vec<&'static str>,
+    /// Regexes that must each match some console line, in any order (lines
+    /// of concurrently running tasks).
+    pub expect_unordered: Vec<&'static str>,
     /// Regexes no console line may match.
     pub forbid: Vec<&'static str>,
     /// The QEMU exit status the run must end with.
@@ -124,6 +127,12 @@ pub fn check(test: &QemuTest, outcome: &Outcome) -> Vec<String> {
     };
     let expect: Vec<Regex> = test.expect.iter().map(|p| compile(p)).collect();
     let forbid: Vec<Regex> = test.forbid.iter().map(|p| compile(p)).collect();
+    for p in &test.expect_unordered {
+        let re = compile(p);
+        if !outcome.log.lines().any(|l| re.is_match(l)) {
+            problems.push(format!("expected line not found (any order): /{p}/"));
+        }
+    }
     let mut next = 0;
     for line in outcome.log.lines() {
         if let Some(re) = expect.get(next) {

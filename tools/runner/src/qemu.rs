@@ -56,25 +56,38 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
-/// Builds the kernel image; returns the ELF path.
-pub fn build_kernel() -> Result<PathBuf, String> {
+/// User task binaries embedded into the kernel image.
+pub const USER_TASKS: &[&str] = &["ktest"];
+
+fn cargo_build(args: &[&str], envs: &[(&str, &Path)]) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(workspace_root())
-        .args([
-            "build",
-            "-p",
-            "kernel",
-            "--target",
-            "armv7a-none-eabi",
-            "--release",
-        ])
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !status.success() {
-        return Err(format!("kernel build failed ({status})"));
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root())
+        .arg("build")
+        .args(args)
+        .args(["--target", "armv7a-none-eabi", "--release"]);
+    for (k, v) in envs {
+        cmd.env(k, v);
     }
-    let elf = target_dir().join("armv7a-none-eabi/release/kernel");
+    let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("build of {args:?} failed ({status})"))
+    }
+}
+
+/// Builds the user tasks, then the kernel with their images embedded;
+/// returns the kernel ELF path.
+pub fn build_kernel() -> Result<PathBuf, String> {
+    let arm_dir = target_dir().join("armv7a-none-eabi/release");
+    let mut task_args = Vec::new();
+    for t in USER_TASKS {
+        task_args.extend(["-p", t]);
+    }
+    cargo_build(&task_args, &[])?;
+    cargo_build(&["-p", "kernel"], &[("USER_IMAGES_DIR", &arm_dir)])?;
+    let elf = arm_dir.join("kernel");
     if elf.is_file() {
         Ok(elf)
     } else {

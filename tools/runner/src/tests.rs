@@ -5,10 +5,40 @@
 use std::time::Duration;
 
 use crate::harness::QemuTest;
+
 use crate::qemu::QemuConfig;
 
 /// Lines that mean the kernel broke when the test did not ask for it.
 const UNEXPECTED_FAILURE: &[&str] = &[r"KERNEL FAULT", r"KERNEL PANIC", r"\bWARN\b"];
+
+/// Lines that mean a task or the kernel broke in a system run (a task's
+/// `error!`/`warn!` lines, a kernel fault or panic).
+const TASK_FAILURE: &[&str] = &[r"KERNEL FAULT", r"KERNEL PANIC", r"\] (ERROR|WARN): "];
+
+fn system(name: &str) -> QemuConfig {
+    config(&[&format!("system={name}")])
+}
+
+fn system_test(
+    name: &'static str,
+    about: &'static str,
+    sys: &str,
+    expect_unordered: Vec<&'static str>,
+) -> QemuTest {
+    QemuTest {
+        name,
+        about,
+        config: system(sys),
+        expect: vec![
+            r"supervisor: all 5 reports as expected",
+            r"system: root task supervisor ended \(exit 0\), shutting down",
+        ],
+        expect_unordered,
+        forbid: TASK_FAILURE.to_vec(),
+        exit_code: 0,
+        timeout: Duration::from_secs(60),
+    }
+}
 
 fn config(append: &[&str]) -> QemuConfig {
     QemuConfig {
@@ -20,6 +50,144 @@ fn config(append: &[&str]) -> QemuConfig {
 /// Every QEMU test, in the order they run.
 pub fn all() -> Vec<QemuTest> {
     let t = Duration::from_secs(60);
+    let mut tests = boot_tests(t);
+    tests.extend(task_tests(t));
+    tests
+}
+
+/// Tests of user tasks, IPC, capabilities and the memory calls (system
+/// `ipc-test`: see `kernel/src/manifest.rs` and `userland/ktest`).
+fn task_tests(t: Duration) -> Vec<QemuTest> {
+    vec![
+        system_test(
+            "ipc-ping-pong-badge",
+            "100 call/reply_recv round trips with payload and the sender's badge checked",
+            "ipc-test",
+            vec![
+                r"\[pong\] pong: first message from badge 0x77, label 1$",
+                r"\[ping\] ping: 100 round trips with payload checked$",
+                r"supervisor: report from task 3 \(badge 3\): Some\(Exit\) .* exit code 0$",
+            ],
+        ),
+        system_test(
+            "capability-errors",
+            "calls with missing, wrong or insufficient capabilities get the documented errors",
+            "ipc-test",
+            vec![
+                r"capcheck: call on empty slot 9 -> InvalidCapability \(3\) ok",
+                r"capcheck: recv on slot 99 \(outside the table\) -> InvalidCapability \(3\) ok",
+                r"capcheck: call on a Pool capability -> WrongCapabilityType \(4\) ok",
+                r"capcheck: call on a receive-only endpoint -> MissingRights \(5\) ok",
+                r"capcheck: syscall number 99 -> BadSyscall \(1\) ok \(r1-r3 zeroed\)",
+                r"capcheck: log from a kernel address -> BadUserBuffer \(10\) ok",
+                r"capcheck: all refusals as documented",
+            ],
+        ),
+        system_test(
+            "overlong-message-refused",
+            "a message longer than the IPC buffer, or with reserved tag bits or a kernel label, is refused",
+            "ipc-test",
+            vec![
+                r"capcheck: send of 4097 bytes -> MessageTooLong \(11\) ok",
+                r"capcheck: send with reserved tag bits -> InvalidArgument \(2\) ok",
+                r"capcheck: call with the kernel's fault label -> ReservedLabel \(12\) ok",
+            ],
+        ),
+        system_test(
+            "map-refusals",
+            "map outside the window, of frames outside the Pool, with wrong attributes or over a mapping is refused",
+            "ipc-test",
+            vec![
+                r"mapcheck: map below the window -> Err\(OutOfWindow\) ok",
+                r"mapcheck: map across the window end -> Err\(OutOfWindow\) ok",
+                r"mapcheck: map a frame past the pool -> Err\(FrameNotCovered\) ok",
+                r"mapcheck: map a frame before the pool -> Err\(FrameNotCovered\) ok",
+                r"mapcheck: map pool RAM as device memory -> Err\(AttributesNotAllowed\) ok",
+                r"mapcheck: map over a mapped page -> Err\(AlreadyMapped\) ok",
+                r"mapcheck: the refused map left the next page free -> Ok\(1\) ok",
+            ],
+        ),
+        system_test(
+            "map-unmap-flush",
+            "a batched map of two runs is usable memory; unmap and flush work; device frames map as device memory",
+            "ipc-test",
+            vec![
+                r"mapcheck: map 2 runs / 4 pages -> Ok\(4\) ok",
+                r"mapcheck: unmap 5 pages -> Ok\(5\) ok",
+                r"mapcheck: flush the whole ASID -> Ok\(0\) ok",
+                r"mapcheck: SYS_ID through the window = 0x1190f500",
+                r"mapcheck: all map checks passed",
+            ],
+        ),
+        system_test(
+            "fault-reported-to-supervisor",
+            "a task touching an unmapped address is stopped and reported with that address; the rest carries on",
+            "ipc-test",
+            vec![
+                r"WARN +task faulter \(id 6\) faulted: DataAbort at 0x48000000, pc 0x000[0-9a-f]{5}, status 0x5$",
+                r"supervisor: report from task 6 \(badge 6\): Some\(DataAbort\) address 0x48000000 pc 0x000[0-9a-f]{5} status 0x5",
+                r"\[ticker\] ticker: round 3",
+            ],
+        ),
+        system_test(
+            "spinning-task-preempted",
+            "a task that never yields is preempted by the tick: a same-priority task started after it runs",
+            "ipc-test",
+            vec![
+                r"\[spinner\] spinner: spinning forever without yielding",
+                r"\[ticker\] ticker: round 1 \(running beside the spinner\)",
+                r"\[ticker\] ticker: round 3 \(running beside the spinner\)",
+            ],
+        ),
+        QemuTest {
+            name: "bad-task-images-refused",
+            about: "malformed ELF images are refused with a message; the kernel and other tasks carry on",
+            config: system("bad-images"),
+            expect: vec![
+                r"WARN +task garbage: refused: bad ELF image: BadMagic",
+                r"WARN +task truncated: refused: bad ELF image: BadProgramHeaders",
+                r"capcheck: all refusals as documented",
+                r"system: root task capcheck ended \(exit 0\)",
+            ],
+            expect_unordered: vec![],
+            forbid: vec![r"KERNEL FAULT", r"KERNEL PANIC", r"\] (ERROR|WARN): "],
+            exit_code: 0,
+            timeout: t,
+        },
+        QemuTest {
+            name: "unknown-system",
+            about: "system= naming no manifest entry is reported and ends the run with a failure",
+            config: system("no-such-system"),
+            expect: vec![r#"WARN +unknown system "no-such-system""#, r#"known system "ipc-test""#],
+            expect_unordered: vec![],
+            forbid: vec![r"KERNEL FAULT", r"KERNEL PANIC"],
+            exit_code: 1,
+            timeout: t,
+        },
+        QemuTest {
+            name: "kbench-icount",
+            about: "IPC round trip and map_pages cost under -icount shift=0 (figures printed)",
+            config: QemuConfig {
+                icount: true,
+                ..system("kbench")
+            },
+            expect: vec![
+                r"bench: null call\+reply_recv round trip: [0-9.]+ ticks = [0-9]+ instructions",
+                r"bench: map_pages  1 pages: [0-9]+ instructions per call",
+                r"bench: map_pages 16 pages: [0-9]+ instructions per call",
+                r"bench: map_pages 64 pages: [0-9]+ instructions per call",
+                r"system: root task bench ended \(exit 0\)",
+            ],
+            expect_unordered: vec![],
+            forbid: TASK_FAILURE.to_vec(),
+            exit_code: 0,
+            timeout: t,
+        },
+    ]
+}
+
+/// Tests of the boot path, the MMU, the timer and the fault reports.
+fn boot_tests(t: Duration) -> Vec<QemuTest> {
     vec![
         QemuTest {
             name: "boot",
@@ -38,6 +206,7 @@ pub fn all() -> Vec<QemuTest> {
                 r"tick 3$",
                 r"boot complete: 3 ticks at 100 Hz",
             ],
+            expect_unordered: vec![],
             forbid: UNEXPECTED_FAILURE.to_vec(),
             exit_code: 0,
             timeout: t,
@@ -53,6 +222,7 @@ pub fn all() -> Vec<QemuTest> {
                 r"ram +0x60000000-0x6fffffff +256 MiB +\(size from probe\)",
                 r"boot complete",
             ],
+            expect_unordered: vec![],
             forbid: UNEXPECTED_FAILURE.to_vec(),
             exit_code: 0,
             timeout: t,
@@ -65,6 +235,7 @@ pub fn all() -> Vec<QemuTest> {
                 r"ram +0x60000000-0x67ffffff +128 MiB +\(size from mem= boot parameter\)",
                 r"boot complete",
             ],
+            expect_unordered: vec![],
             forbid: UNEXPECTED_FAILURE.to_vec(),
             exit_code: 0,
             timeout: t,
@@ -77,6 +248,7 @@ pub fn all() -> Vec<QemuTest> {
                 ..config(&["ticks=3"])
             },
             expect: vec![r"booting: .* cpu 0$", r"tick 3$", r"boot complete"],
+            expect_unordered: vec![],
             forbid: [UNEXPECTED_FAILURE, &[r"cpu [123]$"]].concat(),
             exit_code: 0,
             timeout: t,
@@ -89,6 +261,7 @@ pub fn all() -> Vec<QemuTest> {
                 ..config(&["ticks=3"])
             },
             expect: vec![r"tick 3$", r"boot complete"],
+            expect_unordered: vec![],
             forbid: UNEXPECTED_FAILURE.to_vec(),
             exit_code: 0,
             timeout: t,
@@ -105,6 +278,7 @@ pub fn all() -> Vec<QemuTest> {
                 r"r0 +0x",
                 r"\*\*\* halting: exit status 3 \*\*\*",
             ],
+            expect_unordered: vec![],
             forbid: vec![r"did not happen", r"boot complete"],
             exit_code: 3,
             timeout: t,
@@ -120,6 +294,7 @@ pub fn all() -> Vec<QemuTest> {
                 r"instruction 0xe7f004f2",
                 r"\*\*\* halting: exit status 3 \*\*\*",
             ],
+            expect_unordered: vec![],
             forbid: vec![r"returned", r"boot complete"],
             exit_code: 3,
             timeout: t,
@@ -134,6 +309,7 @@ pub fn all() -> Vec<QemuTest> {
                 r"fault: translation fault \(section\) fetching address 0x00002000",
                 r"\*\*\* halting: exit status 3 \*\*\*",
             ],
+            expect_unordered: vec![],
             forbid: vec![r"returned", r"boot complete"],
             exit_code: 3,
             timeout: t,
@@ -143,6 +319,7 @@ pub fn all() -> Vec<QemuTest> {
             about: "a kernel panic prints its message and exits 2",
             config: config(&["selftest=panic"]),
             expect: vec![r"\*\*\* KERNEL PANIC: .*selftest panic"],
+            expect_unordered: vec![],
             forbid: vec![r"boot complete"],
             exit_code: 2,
             timeout: t,
@@ -156,6 +333,7 @@ pub fn all() -> Vec<QemuTest> {
                 r#"WARN +ignoring bad boot parameter "hz=0""#,
                 r"boot complete: 1 ticks at 100 Hz",
             ],
+            expect_unordered: vec![],
             forbid: vec![r"KERNEL FAULT", r"KERNEL PANIC"],
             exit_code: 0,
             timeout: t,

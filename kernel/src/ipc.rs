@@ -1,0 +1,218 @@
+//! Synchronous IPC on endpoints: send, receive, call and reply.
+//!
+//! A message is a tag (label + length) and `length` bytes copied by the
+//! kernel from the sender's IPC buffer to the receiver's, at the moment both
+//! are there (no kernel buffering). A call leaves the caller waiting for the
+//! reply and records it as the receiver's reply target. When the partner is
+//! already waiting, `call` and `reply_recv` switch straight to it without a
+//! scheduler pass (the fast path).
+
+use abi::fault::FAULT_MESSAGE_SIZE;
+use abi::{Badge, EndpointRights, KernelError, MessageTag, LABEL_FAULT};
+use zerocopy::IntoBytes;
+
+use crate::kpool::page_bytes;
+use crate::sched::Kernel;
+use crate::task::{Cap, State};
+
+/// Validates a raw tag word from a task.
+pub fn user_tag(raw: u32) -> Result<MessageTag, KernelError> {
+    let tag = MessageTag::from_raw(raw).map_err(|e| match e {
+        abi::msg::TagError::TooLong => KernelError::MessageTooLong,
+        abi::msg::TagError::ReservedBits => KernelError::InvalidArgument,
+    })?;
+    if tag.is_kernel_label() {
+        return Err(KernelError::ReservedLabel);
+    }
+    Ok(tag)
+}
+
+impl Kernel {
+    /// Looks up an endpoint capability with `needed` rights.
+    pub fn endpoint_cap(
+        &mut self,
+        t: usize,
+        slot: u32,
+        needed: EndpointRights,
+    ) -> Result<(usize, Badge), KernelError> {
+        let cap = self
+            .task(t)
+            .caps
+            .get(slot as usize)
+            .copied()
+            .flatten()
+            .ok_or(KernelError::InvalidCapability)?;
+        match cap {
+            Cap::Endpoint { ep, badge, rights } => {
+                if rights.contains(needed) {
+                    Ok((ep as usize, badge))
+                } else {
+                    Err(KernelError::MissingRights)
+                }
+            }
+            _ => Err(KernelError::WrongCapabilityType),
+        }
+    }
+
+    /// Moves the pending message of `sender` to `receiver` and sets both
+    /// sides' states; `receiver` becomes ready (it may be the caller).
+    fn deliver(&mut self, sender: usize, receiver: usize) {
+        let (tag, badge) = if let Some(report) = self.task(sender).report.take() {
+            // A fault/exit report: the kernel is the author.
+            let dst_pa = self.task(receiver).ipc_buf;
+            // SAFETY: the receiver's IPC-buffer page is a kernel-pool page
+            // owned by the live receiver; no other reference is held.
+            let dst = unsafe { page_bytes(dst_pa) };
+            dst[..FAULT_MESSAGE_SIZE].copy_from_slice(report.as_bytes());
+            let badge = self.task(sender).send_badge;
+            self.task(sender).state = State::Dead;
+            (
+                MessageTag::new(LABEL_FAULT, FAULT_MESSAGE_SIZE).unwrap_or_default(),
+                badge,
+            )
+        } else {
+            let (src_pa, tag, badge, is_call) = {
+                let s = self.task(sender);
+                (s.ipc_buf, s.send_tag, s.send_badge, s.send_is_call)
+            };
+            let dst_pa = self.task(receiver).ipc_buf;
+            let len = tag.length().min(4096);
+            if src_pa != dst_pa {
+                // SAFETY: two distinct live tasks' IPC-buffer pages (kernel
+                // pool); the kernel lock excludes every other access.
+                let (src, dst) = unsafe { (page_bytes(src_pa), page_bytes(dst_pa)) };
+                dst[..len].copy_from_slice(&src[..len]);
+            }
+            if is_call {
+                self.task(sender).state = State::AwaitingReply {
+                    server: receiver as u8,
+                };
+                // A caller still waiting on this receiver loses its reply
+                // target: tell it (doc/syscalls.md, `PeerGone`).
+                if let Some(old) = self.task(receiver).reply_to.replace(sender as u8) {
+                    let old = old as usize;
+                    let stale = matches!(self.tasks[old].as_ref().map(|t| t.state),
+                        Some(State::AwaitingReply { server }) if server as usize == receiver);
+                    if stale && old != sender {
+                        self.set_result(old, Err(KernelError::PeerGone));
+                        self.make_ready(old);
+                    }
+                }
+            } else {
+                self.set_result(sender, Ok([0; 3]));
+                self.make_ready(sender);
+            }
+            (tag, badge)
+        };
+        self.set_result(receiver, Ok([badge.0, tag.raw(), 0]));
+        self.task(receiver).state = State::Ready;
+    }
+
+    /// `send` and `call`.
+    pub fn sys_send(
+        &mut self,
+        cur: usize,
+        slot: u32,
+        raw_tag: u32,
+        is_call: bool,
+    ) -> Result<(), KernelError> {
+        let tag = user_tag(raw_tag)?;
+        let (ep, badge) = self.endpoint_cap(cur, slot, EndpointRights::SEND)?;
+        {
+            let t = self.task(cur);
+            t.send_tag = tag;
+            t.send_badge = badge;
+            t.send_is_call = is_call;
+        }
+        match self.endpoints[ep].receivers.pop() {
+            Some(r) => {
+                self.deliver(cur, r);
+                if is_call {
+                    // Fast path: the caller now waits; run the server.
+                    self.switch_directly(r);
+                } else {
+                    self.make_ready(r);
+                }
+            }
+            None => {
+                self.task(cur).state = State::Sending { ep: ep as u8 };
+                self.endpoints[ep].senders.push(cur);
+            }
+        }
+        Ok(())
+    }
+
+    /// `recv`.
+    pub fn sys_recv(&mut self, cur: usize, slot: u32) -> Result<(), KernelError> {
+        let (ep, _) = self.endpoint_cap(cur, slot, EndpointRights::RECEIVE)?;
+        self.receive_on(cur, ep);
+        Ok(())
+    }
+
+    fn receive_on(&mut self, cur: usize, ep: usize) {
+        match self.endpoints[ep].senders.pop() {
+            Some(s) => self.deliver(s, cur),
+            None => {
+                self.task(cur).state = State::Receiving { ep: ep as u8 };
+                self.endpoints[ep].receivers.push(cur);
+            }
+        }
+    }
+
+    /// `reply_recv`: reply to the pending caller, then receive.
+    pub fn sys_reply_recv(
+        &mut self,
+        cur: usize,
+        slot: u32,
+        raw_tag: u32,
+    ) -> Result<(), KernelError> {
+        // Validate everything before acting.
+        let tag = user_tag(raw_tag)?;
+        let (ep, _) = self.endpoint_cap(cur, slot, EndpointRights::RECEIVE)?;
+        let caller = self
+            .task(cur)
+            .reply_to
+            .take()
+            .map(usize::from)
+            .filter(|&c| {
+                matches!(self.tasks[c].as_ref().map(|t| t.state),
+                     Some(State::AwaitingReply { server }) if server as usize == cur)
+            });
+        if let Some(c) = caller {
+            let (src_pa, dst_pa) = (self.task(cur).ipc_buf, self.task(c).ipc_buf);
+            let len = tag.length().min(4096);
+            if src_pa != dst_pa {
+                // SAFETY: distinct live tasks' IPC-buffer pages; the kernel
+                // lock excludes every other access.
+                let (src, dst) = unsafe { (page_bytes(src_pa), page_bytes(dst_pa)) };
+                dst[..len].copy_from_slice(&src[..len]);
+            }
+            self.set_result(c, Ok([0, tag.raw(), 0]));
+            if self.endpoints[ep].senders.is_empty() {
+                // Fast path: block in receive and run the caller.
+                self.task(cur).state = State::Receiving { ep: ep as u8 };
+                self.endpoints[ep].receivers.push(cur);
+                self.switch_directly(c);
+                return Ok(());
+            }
+            self.make_ready(c);
+        }
+        self.receive_on(cur, ep);
+        Ok(())
+    }
+
+    /// Hands a dead task's report to a waiting supervisor, or queues it.
+    pub fn offer_report(&mut self, t: usize, ep: usize) {
+        match self.endpoints.get_mut(ep).and_then(|e| e.receivers.pop()) {
+            Some(r) => {
+                self.deliver(t, r);
+                self.make_ready(r);
+            }
+            None => {
+                if let Some(e) = self.endpoints.get_mut(ep) {
+                    e.senders.push(t);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! The boot manifest: named systems, each a list of tasks with their image,
+//! argument, priority, capabilities and supervisor. `system=NAME` on the
+//! command line picks one; without it the kernel runs no task.
+//!
+//! Images are embedded by `build.rs` (see there). The test tasks are one
+//! image, `ktest`, whose argument selects the role (the `role` numbers must
+//! match `userland/ktest/src/main.rs`).
+
+use abi::EndpointRights;
+
+use crate::images;
+
+/// One capability a task starts with, by slot order.
+#[derive(Clone, Copy, Debug)]
+// `AllFreeRam`, `Irq` and `Empty` serve the memory-server and driver
+// systems, which are not in this manifest yet.
+#[allow(dead_code)]
+pub enum CapSpec {
+    /// An endpoint capability.
+    Endpoint {
+        /// Endpoint index in the system.
+        ep: u8,
+        /// Badge delivered with each send.
+        badge: u32,
+        /// Rights.
+        rights: EndpointRights,
+    },
+    /// `pages` frames of RAM carved from the free memory at boot.
+    PoolPages(u32),
+    /// All remaining free RAM, also mapped linearly into the task at
+    /// [`LINEAR_MAP_BASE`] (the memory server).
+    AllFreeRam,
+    /// A device range.
+    Device {
+        /// Physical address (page aligned).
+        phys: u32,
+        /// Pages.
+        pages: u32,
+    },
+    /// Edit the window of the task at this index in the system.
+    VSpace(u8),
+    /// An interrupt.
+    Irq(u32),
+    /// An empty slot.
+    Empty,
+}
+
+/// Where `AllFreeRam` is mapped in the holder's address space.
+pub const LINEAR_MAP_BASE: u32 = 0x5000_0000;
+
+/// One boot task.
+#[derive(Clone, Copy, Debug)]
+pub struct TaskSpec {
+    /// Name (log prefix).
+    pub name: &'static str,
+    /// ELF image.
+    pub image: &'static [u8],
+    /// Value in r0 at entry.
+    pub arg: u32,
+    /// Priority, 0 most urgent.
+    pub prio: u8,
+    /// Capabilities, slot 0 first.
+    pub caps: &'static [CapSpec],
+    /// Endpoint its fault/exit reports go to.
+    pub supervisor: Option<u8>,
+    /// Its end ends the run.
+    pub root: bool,
+}
+
+/// A named system.
+#[derive(Clone, Copy, Debug)]
+pub struct System {
+    /// `system=` name.
+    pub name: &'static str,
+    /// What it demonstrates.
+    pub about: &'static str,
+    /// Tasks, created in this order (the index is the task's slot).
+    pub tasks: &'static [TaskSpec],
+}
+
+/// Roles of the `ktest` image.
+pub mod role {
+    /// Receives fault/exit reports and checks them; ends the run.
+    pub const SUPERVISOR: u32 = 1;
+    /// Answers calls on slot 0.
+    pub const PONG: u32 = 2;
+    /// Calls slot 0 and checks the replies.
+    pub const PING: u32 = 3;
+    /// Makes calls with missing or wrong capabilities.
+    pub const CAPCHECK: u32 = 4;
+    /// Exercises map_pages/unmap_pages/flush_tlb and their refusals.
+    pub const MAPCHECK: u32 = 5;
+    /// Touches an unmapped window address.
+    pub const FAULTER: u32 = 6;
+    /// Spins forever.
+    pub const SPINNER: u32 = 7;
+    /// Busy-works in rounds; only preemption lets it run beside SPINNER.
+    pub const TICKER: u32 = 8;
+    /// IPC and map_pages cost benchmark (client, root).
+    pub const BENCH_CLIENT: u32 = 9;
+    /// Benchmark server.
+    pub const BENCH_SERVER: u32 = 10;
+}
+
+const SEND: EndpointRights = EndpointRights::SEND;
+const RECV: EndpointRights = EndpointRights::RECEIVE;
+
+const fn ktest(name: &'static str, role: u32, prio: u8, caps: &'static [CapSpec]) -> TaskSpec {
+    TaskSpec {
+        name,
+        image: images::KTEST,
+        arg: role,
+        prio,
+        caps,
+        supervisor: Some(1),
+        root: false,
+    }
+}
+
+/// Endpoint 0: ping/pong. Endpoint 1: supervisor reports.
+static IPC_TEST: &[TaskSpec] = &[
+    TaskSpec {
+        supervisor: None,
+        root: true,
+        ..ktest(
+            "supervisor",
+            role::SUPERVISOR,
+            1,
+            &[CapSpec::Endpoint {
+                ep: 1,
+                badge: 0,
+                rights: RECV,
+            }],
+        )
+    },
+    ktest(
+        "pong",
+        role::PONG,
+        2,
+        &[CapSpec::Endpoint {
+            ep: 0,
+            badge: 0,
+            rights: RECV,
+        }],
+    ),
+    ktest(
+        "ping",
+        role::PING,
+        2,
+        &[CapSpec::Endpoint {
+            ep: 0,
+            badge: 0x77,
+            rights: SEND,
+        }],
+    ),
+    ktest(
+        "capcheck",
+        role::CAPCHECK,
+        3,
+        &[
+            CapSpec::Endpoint {
+                ep: 0,
+                badge: 5,
+                rights: RECV,
+            },
+            CapSpec::PoolPages(1),
+        ],
+    ),
+    ktest(
+        "mapcheck",
+        role::MAPCHECK,
+        3,
+        &[
+            CapSpec::VSpace(4),
+            CapSpec::PoolPages(16),
+            CapSpec::Device {
+                phys: 0x1000_0000,
+                pages: 1,
+            },
+            CapSpec::Endpoint {
+                ep: 0,
+                badge: 0,
+                rights: SEND,
+            },
+        ],
+    ),
+    ktest("faulter", role::FAULTER, 3, &[]),
+    ktest("spinner", role::SPINNER, 4, &[]),
+    ktest("ticker", role::TICKER, 4, &[]),
+];
+
+static BENCH: &[TaskSpec] = &[
+    TaskSpec {
+        root: true,
+        supervisor: None,
+        ..ktest(
+            "bench",
+            role::BENCH_CLIENT,
+            2,
+            &[
+                CapSpec::Endpoint {
+                    ep: 0,
+                    badge: 1,
+                    rights: SEND,
+                },
+                CapSpec::VSpace(0),
+                CapSpec::PoolPages(64),
+            ],
+        )
+    },
+    TaskSpec {
+        supervisor: None,
+        ..ktest(
+            "benchsrv",
+            role::BENCH_SERVER,
+            2,
+            &[CapSpec::Endpoint {
+                ep: 0,
+                badge: 0,
+                rights: RECV,
+            }],
+        )
+    },
+];
+
+/// Not an ELF file at all.
+static NOT_ELF: [u8; 64] = [0x5a; 64];
+
+/// A valid ELF header whose program-header table lies past the end of the
+/// file (e_phoff = 52, e_phnum = 1, 52 bytes long).
+static TRUNCATED_ELF: [u8; 52] = [
+    0x7f, b'E', b'L', b'F', 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, // e_ident
+    2, 0, 40, 0, 1, 0, 0, 0, // e_type EXEC, e_machine ARM, e_version 1
+    0, 0, 1, 0, // e_entry 0x10000
+    52, 0, 0, 0, // e_phoff
+    0, 0, 0, 0, // e_shoff
+    0, 0, 0, 5, // e_flags
+    52, 0, 32, 0, 1, 0, // e_ehsize, e_phentsize 32, e_phnum 1
+    40, 0, 0, 0, 0, 0, // e_shentsize, e_shnum, e_shstrndx
+];
+
+static BAD_IMAGES: &[TaskSpec] = &[
+    TaskSpec {
+        image: &NOT_ELF,
+        ..ktest("garbage", role::PING, 2, &[])
+    },
+    TaskSpec {
+        image: &TRUNCATED_ELF,
+        ..ktest("truncated", role::PING, 2, &[])
+    },
+    TaskSpec {
+        root: true,
+        supervisor: None,
+        ..ktest(
+            "capcheck",
+            role::CAPCHECK,
+            2,
+            &[
+                CapSpec::Endpoint {
+                    ep: 0,
+                    badge: 5,
+                    rights: RECV,
+                },
+                CapSpec::PoolPages(1),
+            ],
+        )
+    },
+];
+
+/// Every system.
+pub static SYSTEMS: &[System] = &[
+    System {
+        name: "ipc-test",
+        about: "IPC, capabilities, map calls, faults and preemption under test",
+        tasks: IPC_TEST,
+    },
+    System {
+        name: "bad-images",
+        about: "malformed task images are refused; the rest of the system runs",
+        tasks: BAD_IMAGES,
+    },
+    System {
+        name: "kbench",
+        about: "IPC round-trip and map_pages cost",
+        tasks: BENCH,
+    },
+];
+
+/// The system called `name`.
+pub fn find(name: &str) -> Option<&'static System> {
+    SYSTEMS.iter().find(|s| s.name == name)
+}

@@ -1,0 +1,406 @@
+//! The kernel state and the scheduler: fixed priorities, round-robin
+//! within a priority on the timer tick, `wfi` when nothing is ready.
+//!
+//! Every user trap saves the user registers into the current task's
+//! control block, acts, then loads the registers of whichever task runs
+//! next into the frame the trap returns through. Switching is therefore a
+//! copy of 72 bytes each way plus, for a different address space, a
+//! CONTEXTIDR/TTBR0 write.
+
+use abi::{FaultMessage, KernelError, TaskId, VMALLOC_END_DEFAULT, VMALLOC_START_DEFAULT};
+use kerncore::asid::{AsidAllocator, AsidOutcome};
+use kerncore::psr::Mode;
+use kerncore::runqueue::RunQueue;
+use log::{info, warn};
+use spin::{Mutex, MutexGuard};
+
+use crate::arch::trap::{TrapFrame, TrapKind};
+use crate::arch::{barrier, cp15, irq};
+use crate::kpool::KPOOL;
+use crate::semihosting::ExitStatus;
+use crate::task::{Endpoint, State, Task, MAX_ENDPOINTS, MAX_TASKS};
+use crate::{interrupts, mm};
+
+/// Everything the kernel knows about tasks.
+pub struct Kernel {
+    /// Task table.
+    pub tasks: [Option<Task>; MAX_TASKS],
+    /// Endpoints.
+    pub endpoints: [Endpoint; MAX_ENDPOINTS],
+    /// Ready tasks other than the running one.
+    pub runq: RunQueue,
+    /// The running task.
+    pub current: Option<usize>,
+    /// Whose tables TTBR0 holds.
+    loaded: Option<usize>,
+    asids: AsidAllocator,
+    /// Interrupt → handling task.
+    pub irq_owner: [Option<u8>; 128],
+    /// `[start, end)` of the vmalloc window.
+    pub window: (u32, u32),
+    /// Set when a tick asks for a round-robin turn.
+    preempt: bool,
+    /// System-call and switch counters.
+    pub stats: Stats,
+}
+
+/// Counters printed at shutdown.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    /// System calls handled.
+    pub syscalls: u64,
+    /// Address-space switches.
+    pub switches: u64,
+    /// ASID rollovers.
+    pub rollovers: u32,
+}
+
+/// The one kernel state.
+pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel::new());
+
+const NO_TASK: Option<Task> = None;
+
+impl Kernel {
+    const fn new() -> Self {
+        Self {
+            tasks: [NO_TASK; MAX_TASKS],
+            endpoints: [Endpoint::new(); MAX_ENDPOINTS],
+            runq: RunQueue::new(),
+            current: None,
+            loaded: None,
+            asids: AsidAllocator::new(),
+            irq_owner: [None; 128],
+            window: (VMALLOC_START_DEFAULT.0, VMALLOC_END_DEFAULT.0),
+            preempt: false,
+            stats: Stats {
+                syscalls: 0,
+                switches: 0,
+                rollovers: 0,
+            },
+        }
+    }
+
+    /// The task in slot `t` (callers only pass live indices).
+    pub fn task(&mut self, t: usize) -> &mut Task {
+        match self.tasks.get_mut(t).and_then(Option::as_mut) {
+            Some(task) => task,
+            None => panic!("no task in slot {t}"),
+        }
+    }
+
+    /// Writes a system call's results into task `t`'s saved registers.
+    pub fn set_result(&mut self, t: usize, r: Result<[u32; 3], KernelError>) {
+        let ctx = &mut self.task(t).ctx;
+        match r {
+            Ok(v) => {
+                ctx.r[0] = 0;
+                ctx.r[1..4].copy_from_slice(&v);
+            }
+            Err(e) => {
+                ctx.r[0] = e.number();
+                ctx.r[1..4].fill(0);
+            }
+        }
+    }
+
+    /// Makes `t` ready to run.
+    pub fn make_ready(&mut self, t: usize) {
+        let prio = {
+            let task = self.task(t);
+            task.state = State::Ready;
+            task.prio as usize
+        };
+        if self.current != Some(t) {
+            self.runq.push_back(t, prio);
+        }
+    }
+
+    /// Makes `t` the running task at once (the IPC fast path): the old
+    /// current task must already be blocked or queued.
+    pub fn switch_directly(&mut self, t: usize) {
+        self.task(t).state = State::Ready;
+        self.runq
+            .remove(t, self.tasks[t].as_ref().map_or(0, |x| x.prio as usize));
+        self.current = Some(t);
+    }
+
+    /// Ends task `t` with `report` (fault or exit), telling its supervisor.
+    pub fn kill(&mut self, t: usize, report: FaultMessage) {
+        if self.loaded == Some(t) {
+            mm::load_empty_user_table();
+            self.loaded = None;
+        }
+        let (vspace, asid, supervisor, root, irq) = {
+            let task = self.task(t);
+            let asid = task.vspace.as_ref().map(|v| v.asid);
+            (
+                task.vspace.take(),
+                asid,
+                task.supervisor,
+                task.root,
+                task.irq.take(),
+            )
+        };
+        if let (Some(v), Some(tag)) = (vspace, asid) {
+            if tag.generation == self.asids.generation() && tag.asid != 0 {
+                crate::arch::barrier::tlb_invalidate_asid(tag.asid);
+            }
+            v.destroy(&mut KPOOL.lock());
+        }
+        if let Some(irq) = irq {
+            if let Some(o) = self.irq_owner.get_mut(irq as usize) {
+                *o = None;
+            }
+            interrupts::disable(irq);
+        }
+        // Callers waiting for this task's reply would wait forever.
+        for other in 0..MAX_TASKS {
+            let waiting = matches!(
+                self.tasks[other].as_ref().map(|x| x.state),
+                Some(State::AwaitingReply { server }) if server as usize == t
+            );
+            if waiting {
+                self.set_result(other, Err(KernelError::PeerGone));
+                self.make_ready(other);
+            }
+        }
+        let prio = self.task(t).prio as usize;
+        self.runq.remove(t, prio);
+        if self.current == Some(t) {
+            self.current = None;
+        }
+        if root {
+            let code = report.exit_code as i32;
+            let ok = report.kind == abi::FaultKind::Exit as u32 && code == 0;
+            info!(
+                "system: root task {} ended ({}), shutting down",
+                self.task(t).name,
+                if ok { "exit 0" } else { "failure" }
+            );
+            info!(
+                "system: {} syscalls, {} address-space switches, {} ASID rollovers, kernel pool {} KiB used",
+                self.stats.syscalls,
+                self.stats.switches,
+                self.stats.rollovers,
+                KPOOL.lock().used_bytes() / 1024
+            );
+            crate::shutdown(if ok {
+                ExitStatus::Success
+            } else {
+                ExitStatus::TestFailure
+            });
+        }
+        match supervisor {
+            Some((ep, badge)) => {
+                let task = self.task(t);
+                task.report = Some(report);
+                task.send_badge = badge;
+                task.state = State::Reporting { ep };
+                self.offer_report(t, ep as usize);
+            }
+            None => self.task(t).state = State::Dead,
+        }
+    }
+
+    /// Reports why `cur` faulted, then kills it.
+    pub fn fault_current(&mut self, cur: usize, kind: TrapKind, frame: &TrapFrame) {
+        let (fault_kind, address, status) = match kind {
+            TrapKind::DataAbort => (
+                abi::FaultKind::DataAbort,
+                cp15::Dfar::read(),
+                cp15::Dfsr::read(),
+            ),
+            TrapKind::PrefetchAbort => (
+                abi::FaultKind::PrefetchAbort,
+                cp15::Ifar::read(),
+                cp15::Ifsr::read(),
+            ),
+            _ => (
+                abi::FaultKind::UndefinedInstruction,
+                frame.pc.wrapping_sub(4),
+                0,
+            ),
+        };
+        let pc = match kind {
+            TrapKind::Undefined => frame.pc.wrapping_sub(4),
+            _ => frame.pc,
+        };
+        let id = self.task(cur).id;
+        warn!(
+            "task {} (id {}) faulted: {:?} at {:#010x}, pc {:#010x}, status {:#x}",
+            self.task(cur).name,
+            id.0,
+            fault_kind,
+            address,
+            pc,
+            status
+        );
+        let report = FaultMessage {
+            task: id.0,
+            kind: fault_kind as u32,
+            address,
+            pc,
+            status,
+            exit_code: 0,
+        };
+        self.kill(cur, report);
+    }
+
+    /// Picks what runs next. Returns `None` if nothing is ready.
+    fn pick(&mut self) -> Option<usize> {
+        if let Some(cur) = self.current {
+            let prio = self.task(cur).prio as usize;
+            let more_urgent = self.runq.highest().is_some_and(|p| p < prio);
+            let same_turn = self.preempt && self.runq.highest() == Some(prio);
+            if self.task(cur).state == State::Ready && !more_urgent && !same_turn {
+                self.preempt = false;
+                return Some(cur);
+            }
+            if self.task(cur).state == State::Ready {
+                self.runq.push_back(cur, prio);
+            }
+            self.current = None;
+        }
+        self.preempt = false;
+        let next = self.runq.pop()?;
+        self.current = Some(next);
+        Some(next)
+    }
+
+    /// Loads task `t`'s address space and registers into `frame`.
+    fn load(&mut self, t: usize, frame: &mut TrapFrame) {
+        if self.loaded != Some(t) {
+            let asids = &mut self.asids;
+            let Some(task) = self.tasks[t].as_mut() else {
+                return;
+            };
+            if let Some(vs) = task.vspace.as_mut() {
+                let outcome = asids.ensure(&mut vs.asid);
+                if outcome == AsidOutcome::RolledOver {
+                    self.stats.rollovers += 1;
+                    // SAFETY: flushing only drops cached translations;
+                    // the kernel half is global and re-walked on demand.
+                    unsafe { barrier::tlb_invalidate_all() };
+                }
+                mm::load_user_table(vs.ttbr0(), vs.asid.asid);
+            }
+            self.loaded = Some(t);
+            self.stats.switches += 1;
+        }
+        *frame = self.task(t).ctx;
+    }
+}
+
+/// Handles a trap from user mode: save, act, choose, load.
+pub fn user_trap(frame: &mut TrapFrame, kind: TrapKind) {
+    let mut k = KERNEL.lock();
+    let Some(cur) = k.current else {
+        drop(k);
+        crate::trap::fatal(frame, kind);
+    };
+    k.task(cur).ctx = *frame;
+    match kind {
+        TrapKind::Svc => {
+            k.stats.syscalls += 1;
+            crate::syscall::dispatch(&mut k, cur);
+        }
+        TrapKind::Irq => {
+            let ticked = interrupts::dispatch(&mut |irq| k.irq_fired(irq));
+            if ticked {
+                k.preempt = true;
+            }
+        }
+        TrapKind::DataAbort | TrapKind::PrefetchAbort | TrapKind::Undefined => {
+            k.fault_current(cur, kind, frame);
+        }
+        TrapKind::Fiq | TrapKind::Reset => {
+            k.fault_current(cur, TrapKind::Undefined, frame);
+        }
+    }
+    run_next(k, frame);
+}
+
+/// Chooses the next task and loads it into `frame`, idling with `wfi`
+/// (IRQs on, kernel lock released) while nothing is ready.
+fn run_next(mut k: MutexGuard<'_, Kernel>, frame: &mut TrapFrame) {
+    loop {
+        if let Some(next) = k.pick() {
+            k.load(next, frame);
+            return;
+        }
+        drop(k);
+        // SAFETY: vectors and handlers are set up; an IRQ taken here nests
+        // on this stack and returns to this loop.
+        unsafe { irq::enable() };
+        barrier::wfi();
+        irq::disable();
+        k = KERNEL.lock();
+    }
+}
+
+/// Handles an IRQ that interrupted the kernel (the idle loop).
+pub fn kernel_irq() {
+    interrupts::dispatch(&mut |irq| KERNEL.lock().irq_fired(irq));
+}
+
+/// Starts the first task; never returns.
+pub fn start() -> ! {
+    let mut frame = TrapFrame::default();
+    let k = KERNEL.lock();
+    run_next(k, &mut frame);
+    let top = mm::svc_stack_top(0);
+    // SAFETY: `frame` holds a user context (`load` copied it from a TCB
+    // created by the loader); the kernel stack below `top` is unused from
+    // here on, as `kmain`'s frames are abandoned.
+    unsafe { crate::arch::trap::enter_user(&frame, top) }
+}
+
+impl Kernel {
+    /// An interrupt bound to a task fired: mask it and wake the task.
+    pub fn irq_fired(&mut self, irq: u32) -> bool {
+        let Some(owner) = self.irq_owner.get(irq as usize).copied().flatten() else {
+            return false;
+        };
+        let t = owner as usize;
+        interrupts::disable(irq);
+        if self.tasks[t].as_ref().map(|x| x.state) == Some(State::AwaitingIrq) {
+            self.set_result(t, Ok([0; 3]));
+            self.make_ready(t);
+        } else {
+            self.task(t).irq_pending = true;
+        }
+        true
+    }
+
+    /// Whether task `t`'s ASID belongs to the current generation (else no
+    /// TLB entry tagged with it can exist).
+    pub fn asid_is_live(&mut self, t: usize) -> bool {
+        let generation = self.asids.generation();
+        self.task(t)
+            .vspace
+            .as_ref()
+            .is_some_and(|v| v.asid.generation == generation)
+    }
+
+    /// Creates a task in a free slot; returns its index.
+    pub fn add_task(&mut self, mut task: Task) -> Option<usize> {
+        let slot = self.tasks.iter().position(Option::is_none)?;
+        task.id = TaskId(slot as u32 + 1);
+        let prio = task.prio as usize;
+        self.tasks[slot] = Some(task);
+        self.runq.push_back(slot, prio);
+        Some(slot)
+    }
+}
+
+/// Initial user registers: user mode, ARM state, IRQs on.
+pub fn initial_context(entry: u32, sp: u32, arg: u32) -> TrapFrame {
+    let mut ctx = TrapFrame {
+        pc: entry,
+        cpsr: Mode::User as u32,
+        sp_usr: sp,
+        ..TrapFrame::default()
+    };
+    ctx.r[0] = arg;
+    ctx
+}

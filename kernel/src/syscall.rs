@@ -1,0 +1,344 @@
+//! System-call dispatch (`doc/syscalls.md`). Each call validates every
+//! argument before it changes anything; a bad argument is a `KernelError`
+//! in r0, never a kernel panic.
+
+use abi::{KernelError, MapAttrs, Syscall, FLUSH_ALL, IPC_BUFFER_SIZE, MAX_FRAME_RUNS};
+use kerncore::mmu::{Access, Attributes, MemType};
+use log::info;
+
+use crate::kpool::{page_bytes, KPOOL};
+use crate::sched::Kernel;
+use crate::task::{Cap, State};
+use crate::{arch::barrier, interrupts, mm, platform, time};
+
+/// Longest `log` text accepted (one IPC buffer).
+const LOG_MAX: usize = IPC_BUFFER_SIZE;
+/// Above this many pages `flush_tlb` invalidates the whole ASID.
+const FLUSH_PAGE_LIMIT: u32 = 64;
+
+/// Runs the call in task `cur`'s saved registers.
+pub fn dispatch(k: &mut Kernel, cur: usize) {
+    let ctx = k.task(cur).ctx;
+    let a = [ctx.r[0], ctx.r[1], ctx.r[2], ctx.r[3], ctx.r[4], ctx.r[5]];
+    let Some(call) = Syscall::from_number(ctx.r[7]) else {
+        k.set_result(cur, Err(KernelError::BadSyscall));
+        return;
+    };
+    // Blocking calls set their own results when they complete; an error
+    // is reported at once.
+    let result: Result<[u32; 3], KernelError> = match call {
+        Syscall::Send => k.sys_send(cur, a[0], a[1], false).map(|()| [0; 3]),
+        Syscall::Call => k.sys_send(cur, a[0], a[1], true).map(|()| [0; 3]),
+        Syscall::Recv => k.sys_recv(cur, a[0]).map(|()| [0; 3]),
+        Syscall::ReplyRecv => k.sys_reply_recv(cur, a[0], a[1]).map(|()| [0; 3]),
+        Syscall::Yield => {
+            k.set_result(cur, Ok([0; 3]));
+            k.yield_current();
+            return;
+        }
+        Syscall::Exit => {
+            let report = abi::FaultMessage {
+                task: k.task(cur).id.0,
+                kind: abi::FaultKind::Exit as u32,
+                address: 0,
+                pc: ctx.pc,
+                status: 0,
+                exit_code: a[0],
+            };
+            k.kill(cur, report);
+            return;
+        }
+        Syscall::Log => sys_log(k, cur, a[0], a[1]),
+        Syscall::MapPages => sys_map_pages(k, cur, a),
+        Syscall::UnmapPages => sys_unmap_pages(k, cur, a[0], a[1], a[2]),
+        Syscall::FlushTlb => sys_flush_tlb(k, cur, a[0], a[1], a[2]),
+        Syscall::IrqBind => sys_irq_bind(k, cur, a[0]),
+        Syscall::IrqWait => sys_irq_wait(k, cur, a[0]),
+        Syscall::IrqAck => sys_irq_ack(k, cur, a[0]),
+        Syscall::CapInfo => sys_cap_info(k, cur, a[0]),
+        Syscall::ReadCounter => {
+            let now = time::now_ticks();
+            Ok([now as u32, (now >> 32) as u32, platform::PERIPH_CLOCK_HZ])
+        }
+    };
+    match result {
+        Err(e) => {
+            // A blocking call that failed validation did not block.
+            k.set_result(cur, Err(e));
+        }
+        Ok(v) => {
+            let blocking = matches!(
+                call,
+                Syscall::Send
+                    | Syscall::Call
+                    | Syscall::Recv
+                    | Syscall::ReplyRecv
+                    | Syscall::IrqWait
+            );
+            if !blocking {
+                k.set_result(cur, Ok(v));
+            }
+        }
+    }
+}
+
+impl Kernel {
+    /// Puts the running task at the back of its priority's queue.
+    pub fn yield_current(&mut self) {
+        if let Some(cur) = self.current.take() {
+            let prio = self.task(cur).prio as usize;
+            self.runq.push_back(cur, prio);
+        }
+    }
+
+    fn cap(&mut self, t: usize, slot: u32) -> Result<Cap, KernelError> {
+        self.task(t)
+            .caps
+            .get(slot as usize)
+            .copied()
+            .flatten()
+            .ok_or(KernelError::InvalidCapability)
+    }
+
+    /// The task a VSpace capability names, if it is alive.
+    fn vspace_target(&mut self, t: usize, slot: u32) -> Result<usize, KernelError> {
+        match self.cap(t, slot)? {
+            Cap::VSpace { task } => {
+                let target = task as usize;
+                match self.tasks.get(target).and_then(Option::as_ref) {
+                    Some(x) if x.vspace.is_some() => Ok(target),
+                    _ => Err(KernelError::PeerGone),
+                }
+            }
+            _ => Err(KernelError::WrongCapabilityType),
+        }
+    }
+
+    /// Checks `[vaddr, vaddr + pages)` is page aligned and inside the
+    /// vmalloc window.
+    fn window_range(&self, vaddr: u32, pages: u32) -> Result<(), KernelError> {
+        if pages == 0 {
+            return Err(KernelError::InvalidArgument);
+        }
+        if vaddr & 0xfff != 0 {
+            return Err(KernelError::Unaligned);
+        }
+        let bytes = pages.checked_mul(4096).ok_or(KernelError::OutOfWindow)?;
+        let end = vaddr.checked_add(bytes).ok_or(KernelError::OutOfWindow)?;
+        if vaddr < self.window.0 || end > self.window.1 {
+            return Err(KernelError::OutOfWindow);
+        }
+        Ok(())
+    }
+}
+
+fn sys_log(k: &mut Kernel, cur: usize, ptr: u32, len: u32) -> Result<[u32; 3], KernelError> {
+    let len = len as usize;
+    let mut buf = [0u8; LOG_MAX];
+    if len > LOG_MAX {
+        return Err(KernelError::BadUserBuffer);
+    }
+    if ptr == 0 {
+        let pa = k.task(cur).ipc_buf;
+        // SAFETY: the caller's IPC-buffer page, a kernel-pool page it owns;
+        // the kernel lock excludes every other access.
+        let src = unsafe { page_bytes(pa) };
+        buf[..len].copy_from_slice(&src[..len]);
+    } else {
+        let task = k.task(cur);
+        let vs = task.vspace.as_ref().ok_or(KernelError::BadUserBuffer)?;
+        mm::copy_from_user(vs, ptr, &mut buf[..len])?;
+    }
+    let text = &buf[..len];
+    let name = k.task(cur).name;
+    match core::str::from_utf8(text) {
+        Ok(s) => info!("[{name}] {}", s.trim_end()),
+        Err(_) => info!("[{name}] {}", text.escape_ascii()),
+    }
+    Ok([0; 3])
+}
+
+fn sys_map_pages(k: &mut Kernel, cur: usize, a: [u32; 6]) -> Result<[u32; 3], KernelError> {
+    let (vslot, vaddr, nruns, raw_attrs, fslot) = (a[0], a[1], a[2] as usize, a[3], a[4]);
+    // Checks in the order doc/syscalls.md gives them, all before acting.
+    let target = k.vspace_target(cur, vslot)?;
+    let frames_cap = k.cap(cur, fslot)?;
+    if !matches!(frames_cap, Cap::Pool { .. } | Cap::Device { .. }) {
+        return Err(KernelError::WrongCapabilityType);
+    }
+    let attrs = MapAttrs::from_raw(raw_attrs).ok_or(KernelError::AttributesNotAllowed)?;
+    match frames_cap {
+        Cap::Pool { .. } if attrs.is_device() => return Err(KernelError::AttributesNotAllowed),
+        Cap::Device { .. } if !attrs.is_device() => return Err(KernelError::AttributesNotAllowed),
+        _ => {}
+    }
+    if nruns == 0 || nruns > MAX_FRAME_RUNS {
+        return Err(KernelError::InvalidArgument);
+    }
+    // Copy the runs out of the caller's buffer before anything else.
+    let mut runs = [abi::FrameRun::default(); MAX_FRAME_RUNS];
+    {
+        let pa = k.task(cur).ipc_buf;
+        // SAFETY: the caller's own IPC-buffer page; kernel lock held.
+        let bytes = unsafe { page_bytes(pa) };
+        for (i, run) in runs[..nruns].iter_mut().enumerate() {
+            let o = i * 8;
+            run.pfn = u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
+            run.count =
+                u32::from_le_bytes([bytes[o + 4], bytes[o + 5], bytes[o + 6], bytes[o + 7]]);
+        }
+    }
+    let mut total: u32 = 0;
+    for run in &runs[..nruns] {
+        if run.count == 0 || run.pfn.checked_add(run.count).is_none() {
+            return Err(KernelError::InvalidArgument);
+        }
+        total = total
+            .checked_add(run.count)
+            .ok_or(KernelError::InvalidArgument)?;
+    }
+    k.window_range(vaddr, total)?;
+    if runs[..nruns]
+        .iter()
+        .any(|r| !frames_cap.covers(r.pfn, r.count))
+    {
+        return Err(KernelError::FrameNotCovered);
+    }
+    let page_attrs = Attributes {
+        mem: if attrs.is_device() {
+            MemType::Device
+        } else {
+            MemType::NormalWriteBack
+        },
+        access: if attrs.is_writable() {
+            Access::UserRw
+        } else {
+            Access::UserRo
+        },
+        execute_never: true,
+        not_global: true,
+        shareable: true,
+    };
+    // Page i of the request: walk the runs.
+    let runs = &runs[..nruns];
+    let frame_of = |mut i: u32| {
+        for r in runs {
+            if i < r.count {
+                return abi::Pfn(r.pfn + i).addr();
+            }
+            i -= r.count;
+        }
+        abi::PhysAddr(0) // unreachable: i < total
+    };
+    let mut pool = KPOOL.lock();
+    let vs = k
+        .task(target)
+        .vspace
+        .as_mut()
+        .ok_or(KernelError::PeerGone)?;
+    vs.map_pages(&mut pool, vaddr, total, page_attrs, frame_of)?;
+    Ok([total, 0, 0])
+}
+
+fn sys_unmap_pages(
+    k: &mut Kernel,
+    cur: usize,
+    vslot: u32,
+    vaddr: u32,
+    count: u32,
+) -> Result<[u32; 3], KernelError> {
+    let target = k.vspace_target(cur, vslot)?;
+    k.window_range(vaddr, count)?;
+    let vs = k
+        .task(target)
+        .vspace
+        .as_mut()
+        .ok_or(KernelError::PeerGone)?;
+    Ok([vs.unmap_pages(vaddr, count), 0, 0])
+}
+
+fn sys_flush_tlb(
+    k: &mut Kernel,
+    cur: usize,
+    vslot: u32,
+    vaddr: u32,
+    count: u32,
+) -> Result<[u32; 3], KernelError> {
+    let target = k.vspace_target(cur, vslot)?;
+    if count != FLUSH_ALL {
+        k.window_range(vaddr, count)?;
+    }
+    let generation_ok = k.asid_is_live(target);
+    let Some(asid) = k.task(target).vspace.as_ref().map(|v| v.asid.asid) else {
+        return Err(KernelError::PeerGone);
+    };
+    if !generation_ok || asid == 0 {
+        // Never ran with a live ASID: no TLB entry can exist.
+        return Ok([0; 3]);
+    }
+    if count == FLUSH_ALL || count > FLUSH_PAGE_LIMIT {
+        barrier::tlb_invalidate_asid(asid);
+    } else {
+        barrier::tlb_invalidate_pages(vaddr, count, asid);
+    }
+    Ok([0; 3])
+}
+
+fn irq_of(k: &mut Kernel, cur: usize, slot: u32) -> Result<u32, KernelError> {
+    match k.cap(cur, slot)? {
+        Cap::Irq { irq } => Ok(irq),
+        _ => Err(KernelError::WrongCapabilityType),
+    }
+}
+
+fn sys_irq_bind(k: &mut Kernel, cur: usize, slot: u32) -> Result<[u32; 3], KernelError> {
+    let irq = irq_of(k, cur, slot)?;
+    let owner = k
+        .irq_owner
+        .get_mut(irq as usize)
+        .ok_or(KernelError::InvalidArgument)?;
+    match *owner {
+        Some(o) if o as usize != cur => return Err(KernelError::IrqAlreadyBound),
+        _ => *owner = Some(cur as u8),
+    }
+    k.task(cur).irq = Some(irq);
+    interrupts::enable(irq);
+    Ok([0; 3])
+}
+
+fn sys_irq_wait(k: &mut Kernel, cur: usize, slot: u32) -> Result<[u32; 3], KernelError> {
+    let irq = irq_of(k, cur, slot)?;
+    if k.task(cur).irq != Some(irq) {
+        return Err(KernelError::IrqNotBound);
+    }
+    let t = k.task(cur);
+    if t.irq_pending {
+        t.irq_pending = false;
+        t.ctx.r[0] = 0;
+        t.ctx.r[1..4].fill(0);
+    } else {
+        t.state = State::AwaitingIrq;
+    }
+    Ok([0; 3])
+}
+
+fn sys_irq_ack(k: &mut Kernel, cur: usize, slot: u32) -> Result<[u32; 3], KernelError> {
+    let irq = irq_of(k, cur, slot)?;
+    if k.task(cur).irq != Some(irq) {
+        return Err(KernelError::IrqNotBound);
+    }
+    interrupts::enable(irq);
+    Ok([0; 3])
+}
+
+fn sys_cap_info(k: &mut Kernel, cur: usize, slot: u32) -> Result<[u32; 3], KernelError> {
+    Ok(match k.cap(cur, slot)? {
+        Cap::Endpoint { badge, rights, .. } => {
+            [abi::CapType::Endpoint as u32, badge.0, rights.bits() as u32]
+        }
+        Cap::Pool { base, count } => [abi::CapType::Pool as u32, base.0, count],
+        Cap::Device { base, count } => [abi::CapType::Device as u32, base.0, count],
+        Cap::VSpace { task } => [abi::CapType::VSpace as u32, task as u32 + 1, 0],
+        Cap::Irq { irq } => [abi::CapType::Irq as u32, irq, 0],
+    })
+}

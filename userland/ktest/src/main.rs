@@ -1,0 +1,661 @@
+//! Kernel test tasks. One image, many roles: the boot manifest's argument
+//! picks the role (numbers match `kernel/src/manifest.rs`, `mod role`).
+//! Each role logs what it checks; the QEMU tests assert on those lines.
+#![no_std]
+#![no_main]
+
+use abi::{
+    CapSlot, FaultKind, FaultMessage, FrameRun, KernelError, MapAttrs, MessageTag, VirtAddr,
+    FLUSH_ALL, LABEL_FAULT,
+};
+use log::{error, info};
+use userlib::sys;
+
+const SUPERVISOR: u32 = 1;
+const PONG: u32 = 2;
+const PING: u32 = 3;
+const CAPCHECK: u32 = 4;
+const MAPCHECK: u32 = 5;
+const FAULTER: u32 = 6;
+const SPINNER: u32 = 7;
+const TICKER: u32 = 8;
+const BENCH_CLIENT: u32 = 9;
+const BENCH_SERVER: u32 = 10;
+
+/// The window address the faulter touches (never mapped).
+const FAULT_ADDRESS: u32 = 0x4800_0000;
+
+#[no_mangle]
+pub fn task_main(role: u32) -> i32 {
+    userlib::init_logger();
+    match role {
+        SUPERVISOR => supervisor(),
+        PONG => pong(),
+        PING => ping(),
+        CAPCHECK => capcheck(),
+        MAPCHECK => mapcheck(),
+        FAULTER => faulter(),
+        SPINNER => spinner(),
+        TICKER => ticker(),
+        BENCH_CLIENT => bench_client(),
+        BENCH_SERVER => bench_server(),
+        other => {
+            error!("unknown role {other}");
+            2
+        }
+    }
+}
+
+fn slot(n: u32) -> CapSlot {
+    CapSlot(n)
+}
+
+fn tag(label: u16, len: usize) -> MessageTag {
+    MessageTag::new(label, len).unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------
+// supervisor: receives the fault/exit reports of every other test task.
+
+struct Expect {
+    task: u32,
+    name: &'static str,
+    kind: FaultKind,
+    address: u32,
+    code: u32,
+}
+
+const EXPECTED: [Expect; 5] = [
+    Expect {
+        task: 3,
+        name: "ping",
+        kind: FaultKind::Exit,
+        address: 0,
+        code: 0,
+    },
+    Expect {
+        task: 4,
+        name: "capcheck",
+        kind: FaultKind::Exit,
+        address: 0,
+        code: 0,
+    },
+    Expect {
+        task: 5,
+        name: "mapcheck",
+        kind: FaultKind::Exit,
+        address: 0,
+        code: 0,
+    },
+    Expect {
+        task: 6,
+        name: "faulter",
+        kind: FaultKind::DataAbort,
+        address: FAULT_ADDRESS,
+        code: 0,
+    },
+    Expect {
+        task: 8,
+        name: "ticker",
+        kind: FaultKind::Exit,
+        address: 0,
+        code: 0,
+    },
+];
+
+fn supervisor() -> i32 {
+    let mut seen = [false; EXPECTED.len()];
+    let mut ok = true;
+    while seen.iter().any(|s| !s) {
+        let (badge, t) = match sys::recv(slot(0)) {
+            Ok(v) => v,
+            Err(e) => {
+                error!("supervisor: recv failed: {e}");
+                return 1;
+            }
+        };
+        let Some(msg) = FaultMessage::read_from(&sys::ipc_buffer().bytes[..t.length()]) else {
+            error!("supervisor: short report ({} bytes)", t.length());
+            return 1;
+        };
+        if t.label() != LABEL_FAULT || badge.0 != msg.task {
+            error!(
+                "supervisor: bad report label {:#x} badge {}",
+                t.label(),
+                badge.0
+            );
+            ok = false;
+        }
+        info!(
+            "supervisor: report from task {} (badge {}): {:?} address {:#010x} pc {:#010x} status {:#x} exit code {}",
+            msg.task,
+            badge.0,
+            msg.fault_kind(),
+            msg.address,
+            msg.pc,
+            msg.status,
+            msg.exit_code as i32
+        );
+        match EXPECTED.iter().position(|e| e.task == msg.task) {
+            Some(i) => {
+                let e = &EXPECTED[i];
+                let good = msg.fault_kind() == Some(e.kind)
+                    && msg.address == e.address
+                    && msg.exit_code == e.code;
+                if !good {
+                    error!("supervisor: {} ended unexpectedly", e.name);
+                    ok = false;
+                }
+                seen[i] = true;
+            }
+            None => {
+                error!("supervisor: unexpected report from task {}", msg.task);
+                ok = false;
+            }
+        }
+    }
+    if ok {
+        info!("supervisor: all {} reports as expected", EXPECTED.len());
+        0
+    } else {
+        1
+    }
+}
+
+// ---------------------------------------------------------------------------
+// pong / ping: a server and a client checking payloads and badges.
+
+fn pong() -> i32 {
+    let (mut badge, mut t) = match sys::recv(slot(0)) {
+        Ok(v) => v,
+        Err(e) => {
+            error!("pong: recv failed: {e}");
+            return 1;
+        }
+    };
+    info!(
+        "pong: first message from badge {:#x}, label {}",
+        badge.0,
+        t.label()
+    );
+    loop {
+        let buf = &mut sys::ipc_buffer().bytes;
+        if badge.0 != 0x77 || t.length() != 4 {
+            error!(
+                "pong: unexpected badge {:#x} or length {}",
+                badge.0,
+                t.length()
+            );
+        }
+        let v = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
+        buf[..4].copy_from_slice(&v.wrapping_add(1).to_le_bytes());
+        match sys::reply_recv(slot(0), tag(t.label(), 4)) {
+            Ok((b, nt)) => {
+                badge = b;
+                t = nt;
+            }
+            Err(e) => {
+                error!("pong: reply_recv failed: {e}");
+                return 1;
+            }
+        }
+    }
+}
+
+fn ping() -> i32 {
+    const ROUNDS: u32 = 100;
+    for i in 0..ROUNDS {
+        sys::ipc_buffer().bytes[..4].copy_from_slice(&(i * 7).to_le_bytes());
+        let reply = match sys::call(slot(0), tag(1, 4)) {
+            Ok(r) => r,
+            Err(e) => {
+                error!("ping: call {i} failed: {e}");
+                return 1;
+            }
+        };
+        let b = &sys::ipc_buffer().bytes;
+        let v = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        if reply.length() != 4 || reply.label() != 1 || v != i * 7 + 1 {
+            error!("ping: bad reply {v} to {i}");
+            return 1;
+        }
+    }
+    info!("ping: {ROUNDS} round trips with payload checked");
+    0
+}
+
+// ---------------------------------------------------------------------------
+// capcheck: every call with a missing or wrong capability gets its error.
+
+fn expect_err(
+    what: &str,
+    r: Result<impl core::fmt::Debug, KernelError>,
+    want: KernelError,
+) -> bool {
+    match r {
+        Err(e) if e == want => {
+            info!("capcheck: {what} -> {e} ok");
+            true
+        }
+        other => {
+            error!("capcheck: {what}: expected {want}, got {other:?}");
+            false
+        }
+    }
+}
+
+fn raw_err(what: &str, r: [u32; 4], want: KernelError) -> bool {
+    let got = KernelError::from_number(r[0]);
+    let clean = r[1] == 0 && r[2] == 0 && r[3] == 0;
+    if got == want && clean {
+        info!("capcheck: {what} -> {got} ok (r1-r3 zeroed)");
+        true
+    } else {
+        error!(
+            "capcheck: {what}: expected {want}, got {got}, results {:?}",
+            &r[1..]
+        );
+        false
+    }
+}
+
+fn capcheck() -> i32 {
+    let mut ok = true;
+    ok &= expect_err(
+        "call on empty slot 9",
+        sys::call(slot(9), tag(1, 0)),
+        KernelError::InvalidCapability,
+    );
+    ok &= expect_err(
+        "recv on slot 99 (outside the table)",
+        sys::recv(slot(99)),
+        KernelError::InvalidCapability,
+    );
+    ok &= expect_err(
+        "call on a Pool capability",
+        sys::call(slot(1), tag(1, 0)),
+        KernelError::WrongCapabilityType,
+    );
+    ok &= expect_err(
+        "call on a receive-only endpoint",
+        sys::call(slot(0), tag(1, 0)),
+        KernelError::MissingRights,
+    );
+    ok &= expect_err(
+        "send of 4097 bytes",
+        sys::send_raw(slot(0), 4097),
+        KernelError::MessageTooLong,
+    );
+    ok &= expect_err(
+        "send with reserved tag bits",
+        sys::send_raw(slot(0), 0x2000),
+        KernelError::InvalidArgument,
+    );
+    ok &= expect_err(
+        "call with the kernel's fault label",
+        sys::call_raw(slot(0), (LABEL_FAULT as u32) << 16),
+        KernelError::ReservedLabel,
+    );
+    ok &= raw_err(
+        "syscall number 0",
+        sys::raw_syscall(0, [1, 2, 3, 4, 5, 6]),
+        KernelError::BadSyscall,
+    );
+    ok &= raw_err(
+        "syscall number 99",
+        sys::raw_syscall(99, [0; 6]),
+        KernelError::BadSyscall,
+    );
+    ok &= expect_err(
+        "log from an unmapped address",
+        sys::log_raw(FAULT_ADDRESS, 16),
+        KernelError::BadUserBuffer,
+    );
+    ok &= expect_err(
+        "log from a kernel address",
+        sys::log_raw(0x8010_0000, 16),
+        KernelError::BadUserBuffer,
+    );
+    ok &= expect_err(
+        "log wrapping the address space",
+        sys::log_raw(0xffff_fff0, 64),
+        KernelError::BadUserBuffer,
+    );
+    ok &= expect_err(
+        "log of 5000 bytes",
+        sys::log_raw(0, 5000),
+        KernelError::BadUserBuffer,
+    );
+    ok &= expect_err(
+        "cap_info of an empty slot",
+        sys::cap_info(slot(7)),
+        KernelError::InvalidCapability,
+    );
+    match sys::cap_info(slot(0)) {
+        Ok((1, 5, 2)) => info!("capcheck: cap_info(0) = endpoint, badge 5, rights RECEIVE ok"),
+        other => {
+            error!("capcheck: cap_info(0) = {other:?}");
+            ok = false;
+        }
+    }
+    if ok {
+        info!("capcheck: all refusals as documented");
+        0
+    } else {
+        1
+    }
+}
+
+// ---------------------------------------------------------------------------
+// mapcheck: map_pages / unmap_pages / flush_tlb and their refusals.
+
+const VSPACE: CapSlot = CapSlot(0);
+const POOL: CapSlot = CapSlot(1);
+const DEVICE: CapSlot = CapSlot(2);
+const NOT_MEMORY: CapSlot = CapSlot(3);
+
+fn mcheck(what: &str, r: Result<u32, KernelError>, want: Result<u32, KernelError>) -> bool {
+    if r == want {
+        info!("mapcheck: {what} -> {r:?} ok");
+        true
+    } else {
+        error!("mapcheck: {what}: expected {want:?}, got {r:?}");
+        false
+    }
+}
+
+fn mapcheck() -> i32 {
+    let Ok((2, base, count)) = sys::cap_info(POOL) else {
+        error!("mapcheck: slot 1 is not a Pool capability");
+        return 1;
+    };
+    info!("mapcheck: pool frames {:#x}..{:#x}", base, base + count);
+    let run = |pfn: u32, count: u32| FrameRun { pfn, count };
+    let va = VirtAddr(0x4010_0000);
+    let rw = MapAttrs::NORMAL_RW;
+    let mut ok = true;
+    ok &= mcheck(
+        "map below the window",
+        sys::map_pages(VSPACE, VirtAddr(0x3000_0000), &[run(base, 1)], rw, POOL),
+        Err(KernelError::OutOfWindow),
+    );
+    ok &= mcheck(
+        "map across the window end",
+        sys::map_pages(VSPACE, VirtAddr(0x4eff_f000), &[run(base, 2)], rw, POOL),
+        Err(KernelError::OutOfWindow),
+    );
+    ok &= mcheck(
+        "map at an unaligned address",
+        sys::map_pages(VSPACE, VirtAddr(0x4010_0800), &[run(base, 1)], rw, POOL),
+        Err(KernelError::Unaligned),
+    );
+    ok &= mcheck(
+        "map a frame past the pool",
+        sys::map_pages(VSPACE, va, &[run(base + count, 1)], rw, POOL),
+        Err(KernelError::FrameNotCovered),
+    );
+    ok &= mcheck(
+        "map a frame before the pool",
+        sys::map_pages(VSPACE, va, &[run(base - 1, 1)], rw, POOL),
+        Err(KernelError::FrameNotCovered),
+    );
+    ok &= mcheck(
+        "map a run longer than the pool",
+        sys::map_pages(VSPACE, va, &[run(base, count + 1)], rw, POOL),
+        Err(KernelError::FrameNotCovered),
+    );
+    ok &= mcheck(
+        "map a run of 0 frames",
+        sys::map_pages(VSPACE, va, &[run(base, 0)], rw, POOL),
+        Err(KernelError::InvalidArgument),
+    );
+    ok &= mcheck(
+        "map 0 runs",
+        sys::map_pages_from_buffer(VSPACE, va, 0, rw.raw(), POOL),
+        Err(KernelError::InvalidArgument),
+    );
+    ok &= mcheck(
+        "map 513 runs",
+        sys::map_pages_from_buffer(VSPACE, va, 513, rw.raw(), POOL),
+        Err(KernelError::InvalidArgument),
+    );
+    ok &= mcheck(
+        "map with reserved attribute bits",
+        sys::map_pages_from_buffer(VSPACE, va, 1, 0x80, POOL),
+        Err(KernelError::AttributesNotAllowed),
+    );
+    ok &= mcheck(
+        "map pool RAM as device memory",
+        sys::map_pages(VSPACE, va, &[run(base, 1)], MapAttrs::DEVICE_RW, POOL),
+        Err(KernelError::AttributesNotAllowed),
+    );
+    ok &= mcheck(
+        "map device frames as normal memory",
+        sys::map_pages(VSPACE, va, &[run(0x10000, 1)], rw, DEVICE),
+        Err(KernelError::AttributesNotAllowed),
+    );
+    ok &= mcheck(
+        "map through an endpoint as VSpace",
+        sys::map_pages(NOT_MEMORY, va, &[run(base, 1)], rw, POOL),
+        Err(KernelError::WrongCapabilityType),
+    );
+    ok &= mcheck(
+        "map frames of an endpoint capability",
+        sys::map_pages(VSPACE, va, &[run(base, 1)], rw, NOT_MEMORY),
+        Err(KernelError::WrongCapabilityType),
+    );
+    ok &= mcheck(
+        "map with an empty slot",
+        sys::map_pages(VSPACE, va, &[run(base, 1)], rw, CapSlot(12)),
+        Err(KernelError::InvalidCapability),
+    );
+
+    // A good batched map: two runs, four pages.
+    ok &= mcheck(
+        "map 2 runs / 4 pages",
+        sys::map_pages(VSPACE, va, &[run(base, 2), run(base + 5, 2)], rw, POOL),
+        Ok(4),
+    );
+    for i in 0..4u32 {
+        let p = (va.0 + i * 4096) as *mut u32;
+        // SAFETY: the kernel just mapped these four pages read-write.
+        unsafe {
+            p.write_volatile(0xC0DE_0000 + i);
+            if p.read_volatile() != 0xC0DE_0000 + i {
+                error!("mapcheck: page {i} does not hold what was written");
+                ok = false;
+            }
+        }
+    }
+    ok &= mcheck(
+        "map over a mapped page",
+        sys::map_pages(
+            VSPACE,
+            VirtAddr(va.0 + 3 * 4096),
+            &[run(base + 8, 2)],
+            rw,
+            POOL,
+        ),
+        Err(KernelError::AlreadyMapped),
+    );
+    ok &= mcheck(
+        "the refused map left the next page free",
+        sys::map_pages(
+            VSPACE,
+            VirtAddr(va.0 + 4 * 4096),
+            &[run(base + 8, 1)],
+            rw,
+            POOL,
+        ),
+        Ok(1),
+    );
+    ok &= mcheck("unmap 5 pages", sys::unmap_pages(VSPACE, va, 5), Ok(5));
+    ok &= mcheck("unmap them again", sys::unmap_pages(VSPACE, va, 5), Ok(0));
+    ok &= mcheck(
+        "unmap 0 pages",
+        sys::unmap_pages(VSPACE, va, 0),
+        Err(KernelError::InvalidArgument),
+    );
+    ok &= mcheck(
+        "flush 5 pages",
+        sys::flush_tlb(VSPACE, va, 5).map(|()| 0),
+        Ok(0),
+    );
+    ok &= mcheck(
+        "flush the whole ASID",
+        sys::flush_tlb(VSPACE, VirtAddr(0), FLUSH_ALL).map(|()| 0),
+        Ok(0),
+    );
+    ok &= mcheck(
+        "flush outside the window",
+        sys::flush_tlb(VSPACE, VirtAddr(0x1000), 1).map(|()| 0),
+        Err(KernelError::OutOfWindow),
+    );
+
+    // Device memory: the motherboard's system registers.
+    let dva = VirtAddr(0x4020_0000);
+    ok &= mcheck(
+        "map the sysregs page as device memory",
+        sys::map_pages(VSPACE, dva, &[run(0x10000, 1)], MapAttrs::DEVICE_RO, DEVICE),
+        Ok(1),
+    );
+    // SAFETY: mapped read-only device memory; SYS_ID has no read side effects.
+    let id = unsafe { (dva.0 as *const u32).read_volatile() };
+    info!("mapcheck: SYS_ID through the window = {id:#010x}");
+    if ok {
+        info!("mapcheck: all map checks passed");
+        0
+    } else {
+        1
+    }
+}
+
+// ---------------------------------------------------------------------------
+// faulter, spinner, ticker.
+
+fn faulter() -> i32 {
+    info!("faulter: reading unmapped window address {FAULT_ADDRESS:#010x}");
+    // SAFETY: deliberately faults: the kernel stops this task and reports
+    // to the supervisor; the read never completes.
+    let v = unsafe { (FAULT_ADDRESS as *const u32).read_volatile() };
+    error!("faulter: read {v:#x}: the fault did not happen");
+    1
+}
+
+fn spinner() -> i32 {
+    info!("spinner: spinning forever without yielding");
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+fn ticker() -> i32 {
+    // Started after the spinner at the same priority: it only runs because
+    // the tick preempts the spinner.
+    let (_, hz) = sys::read_counter();
+    for round in 1..=3 {
+        let (start, _) = sys::read_counter();
+        while sys::read_counter().0 - start < hz as u64 / 50 {
+            core::hint::spin_loop();
+        }
+        info!("ticker: round {round} (running beside the spinner)");
+    }
+    0
+}
+
+// ---------------------------------------------------------------------------
+// Benchmark: null IPC round trip and map_pages cost (meaningful under
+// -icount shift=0, where one global-timer tick = 10 instructions).
+
+fn bench_server() -> i32 {
+    if sys::recv(slot(0)).is_err() {
+        return 1;
+    }
+    loop {
+        if sys::reply_recv(slot(0), MessageTag::default()).is_err() {
+            return 1;
+        }
+    }
+}
+
+fn ticks() -> u64 {
+    sys::read_counter().0
+}
+
+fn bench_client() -> i32 {
+    const WARM: u32 = 100;
+    const ROUNDS: u32 = 5000;
+    let ep = slot(0);
+    let vspace = slot(1);
+    let pool = slot(2);
+    for _ in 0..WARM {
+        let _ = sys::call(ep, MessageTag::default());
+    }
+    // Cost of the measurement itself (two read_counter calls).
+    let mut overhead = 0;
+    for _ in 0..100 {
+        let a = ticks();
+        let b = ticks();
+        overhead += b - a;
+    }
+    let overhead_per_pair = overhead as f32 / 100.0;
+    let t0 = ticks();
+    for _ in 0..ROUNDS {
+        if sys::call(ep, MessageTag::default()).is_err() {
+            error!("bench: call failed");
+            return 1;
+        }
+    }
+    let t1 = ticks();
+    let per = (t1 - t0) as f32 / ROUNDS as f32;
+    info!(
+        "bench: null call+reply_recv round trip: {:.1} ticks = {} instructions (icount), {} rounds",
+        per,
+        (per * 10.0) as u32,
+        ROUNDS
+    );
+    let Ok((2, base, _)) = sys::cap_info(pool) else {
+        error!("bench: slot 2 is not a Pool");
+        return 1;
+    };
+    let va = VirtAddr(0x4100_0000);
+    for pages in [1u32, 16, 64] {
+        const REPS: u32 = 200;
+        let mut map_ticks = 0u64;
+        let mut unmap_ticks = 0u64;
+        for _ in 0..REPS {
+            let a = ticks();
+            if sys::map_pages(
+                vspace,
+                va,
+                &[FrameRun {
+                    pfn: base,
+                    count: pages,
+                }],
+                MapAttrs::NORMAL_RW,
+                pool,
+            ) != Ok(pages)
+            {
+                error!("bench: map_pages({pages}) failed");
+                return 1;
+            }
+            let b = ticks();
+            let _ = sys::unmap_pages(vspace, va, pages);
+            let _ = sys::flush_tlb(vspace, va, pages);
+            let c = ticks();
+            map_ticks += b - a;
+            unmap_ticks += c - b;
+        }
+        let map_per_call = map_ticks as f32 / REPS as f32 - overhead_per_pair;
+        let unmap_per_call = unmap_ticks as f32 / REPS as f32 - overhead_per_pair;
+        info!(
+            "bench: map_pages {:2} pages: {} instructions per call, {} per page; unmap+flush {} per page",
+            pages,
+            (map_per_call * 10.0) as u32,
+            (map_per_call * 10.0 / pages as f32) as u32,
+            (unmap_per_call * 10.0 / pages as f32) as u32
+        );
+    }
+    info!("bench: done");
+    0
+}
