@@ -12,8 +12,8 @@ use crate::images;
 
 /// One capability a task starts with, by slot order.
 #[derive(Clone, Copy, Debug)]
-// `AllFreeRam`, `Irq` and `Empty` serve the memory-server and driver
-// systems, which are not in this manifest yet.
+// `AllFreeRam` and `Empty` serve the memory-server system, which is not in
+// this manifest yet.
 #[allow(dead_code)]
 pub enum CapSpec {
     /// An endpoint capability.
@@ -100,6 +100,8 @@ pub mod role {
     pub const BENCH_CLIENT: u32 = 9;
     /// Benchmark server.
     pub const BENCH_SERVER: u32 = 10;
+    /// Drives the SP804 timer through Device + Irq capabilities.
+    pub const IRQTEST: u32 = 11;
 }
 
 const SEND: EndpointRights = EndpointRights::SEND;
@@ -187,6 +189,19 @@ static IPC_TEST: &[TaskSpec] = &[
     ktest("faulter", role::FAULTER, 3, &[]),
     ktest("spinner", role::SPINNER, 4, &[]),
     ktest("ticker", role::TICKER, 4, &[]),
+    ktest(
+        "irqtest",
+        role::IRQTEST,
+        3,
+        &[
+            CapSpec::VSpace(8),
+            CapSpec::Device {
+                phys: 0x1001_1000,
+                pages: 1,
+            },
+            CapSpec::Irq(34),
+        ],
+    ),
 ];
 
 static BENCH: &[TaskSpec] = &[

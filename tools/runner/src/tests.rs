@@ -30,7 +30,7 @@ fn system_test(
         about,
         config: system(sys),
         expect: vec![
-            r"supervisor: all 5 reports as expected",
+            r"supervisor: all 6 reports as expected",
             r"system: root task supervisor ended \(exit 0\), shutting down",
         ],
         expect_unordered,
@@ -137,6 +137,16 @@ fn task_tests(t: Duration) -> Vec<QemuTest> {
                 r"\[spinner\] spinner: spinning forever without yielding",
                 r"\[ticker\] ticker: round 1 \(running beside the spinner\)",
                 r"\[ticker\] ticker: round 3 \(running beside the spinner\)",
+            ],
+        ),
+        system_test(
+            "irq-capability",
+            "a task binds the SP804's interrupt, waits for it, clears the device and acknowledges, three times",
+            "ipc-test",
+            vec![
+                r"irqtest: irq_wait before irq_bind -> IrqNotBound ok",
+                r"irqtest: timer interrupt 1 received and acknowledged",
+                r"irqtest: timer interrupt 3 received and acknowledged",
             ],
         ),
         QemuTest {

@@ -21,6 +21,7 @@ const SPINNER: u32 = 7;
 const TICKER: u32 = 8;
 const BENCH_CLIENT: u32 = 9;
 const BENCH_SERVER: u32 = 10;
+const IRQTEST: u32 = 11;
 
 /// The window address the faulter touches (never mapped).
 const FAULT_ADDRESS: u32 = 0x4800_0000;
@@ -39,6 +40,7 @@ pub fn task_main(role: u32) -> i32 {
         TICKER => ticker(),
         BENCH_CLIENT => bench_client(),
         BENCH_SERVER => bench_server(),
+        IRQTEST => irqtest(),
         other => {
             error!("unknown role {other}");
             2
@@ -65,7 +67,7 @@ struct Expect {
     code: u32,
 }
 
-const EXPECTED: [Expect; 5] = [
+const EXPECTED: [Expect; 6] = [
     Expect {
         task: 3,
         name: "ping",
@@ -97,6 +99,13 @@ const EXPECTED: [Expect; 5] = [
     Expect {
         task: 8,
         name: "ticker",
+        kind: FaultKind::Exit,
+        address: 0,
+        code: 0,
+    },
+    Expect {
+        task: 9,
+        name: "irqtest",
         kind: FaultKind::Exit,
         address: 0,
         code: 0,
@@ -528,6 +537,63 @@ fn mapcheck() -> i32 {
     } else {
         1
     }
+}
+
+// ---------------------------------------------------------------------------
+// irqtest: the SP804 dual timer (IRQ 34) through Device and Irq caps.
+
+fn irqtest() -> i32 {
+    const SP804_LOAD: usize = 0x00;
+    const SP804_CONTROL: usize = 0x08;
+    const SP804_INTCLR: usize = 0x0c;
+    // Enable | interrupt enable | 32-bit | one-shot.
+    const ONE_SHOT_IRQ: u32 = 0x80 | 0x20 | 0x02 | 0x01;
+    let (vspace, device, irq) = (CapSlot(0), CapSlot(1), CapSlot(2));
+    let va = VirtAddr(0x4030_0000);
+    if sys::map_pages(
+        vspace,
+        va,
+        &[FrameRun {
+            pfn: 0x10011,
+            count: 1,
+        }],
+        MapAttrs::DEVICE_RW,
+        device,
+    ) != Ok(1)
+    {
+        error!("irqtest: cannot map the SP804");
+        return 1;
+    }
+    let reg = |off: usize| (va.0 as usize + off) as *mut u32;
+    if sys::irq_wait(irq) != Err(KernelError::IrqNotBound) {
+        error!("irqtest: irq_wait before irq_bind was not refused");
+        return 1;
+    }
+    info!("irqtest: irq_wait before irq_bind -> IrqNotBound ok");
+    if let Err(e) = sys::irq_bind(irq) {
+        error!("irqtest: irq_bind failed: {e}");
+        return 1;
+    }
+    for round in 1..=3 {
+        // SAFETY: the SP804 registers are mapped read-write device memory.
+        unsafe {
+            reg(SP804_CONTROL).write_volatile(0);
+            reg(SP804_LOAD).write_volatile(5_000); // 5 ms at 1 MHz
+            reg(SP804_CONTROL).write_volatile(ONE_SHOT_IRQ);
+        }
+        if let Err(e) = sys::irq_wait(irq) {
+            error!("irqtest: irq_wait failed: {e}");
+            return 1;
+        }
+        // SAFETY: as above; writing INTCLR deasserts the interrupt.
+        unsafe { reg(SP804_INTCLR).write_volatile(1) };
+        if let Err(e) = sys::irq_ack(irq) {
+            error!("irqtest: irq_ack failed: {e}");
+            return 1;
+        }
+        info!("irqtest: timer interrupt {round} received and acknowledged");
+    }
+    0
 }
 
 // ---------------------------------------------------------------------------
