@@ -77,7 +77,7 @@ impl Kernel {
             };
             let dst_pa = self.task(receiver).ipc_buf;
             let len = tag.length().min(4096);
-            if src_pa != dst_pa {
+            if len != 0 && src_pa != dst_pa {
                 // SAFETY: two distinct live tasks' IPC-buffer pages (kernel
                 // pool); the kernel lock excludes every other access.
                 let (src, dst) = unsafe { (page_bytes(src_pa), page_bytes(dst_pa)) };
@@ -181,7 +181,7 @@ impl Kernel {
         if let Some(c) = caller {
             let (src_pa, dst_pa) = (self.task(cur).ipc_buf, self.task(c).ipc_buf);
             let len = tag.length().min(4096);
-            if src_pa != dst_pa {
+            if len != 0 && src_pa != dst_pa {
                 // SAFETY: distinct live tasks' IPC-buffer pages; the kernel
                 // lock excludes every other access.
                 let (src, dst) = unsafe { (page_bytes(src_pa), page_bytes(dst_pa)) };

@@ -267,14 +267,12 @@ impl Kernel {
         Some(next)
     }
 
-    /// Loads task `t`'s address space and registers into `frame`.
-    fn load(&mut self, t: usize, frame: &mut TrapFrame) {
+    /// Loads task `t`'s address space; returns its context, which the
+    /// trap exit restores (and the next user trap saves into: TPIDRPRW).
+    fn load(&mut self, t: usize) -> *const TrapFrame {
         if self.loaded != Some(t) {
             let asids = &mut self.asids;
-            let Some(task) = self.tasks[t].as_mut() else {
-                return;
-            };
-            if let Some(vs) = task.vspace.as_mut() {
+            if let Some(vs) = self.tasks[t].as_mut().and_then(|task| task.vspace.as_mut()) {
                 let outcome = asids.ensure(&mut vs.asid);
                 if outcome == AsidOutcome::RolledOver {
                     self.stats.rollovers += 1;
@@ -287,18 +285,24 @@ impl Kernel {
             self.loaded = Some(t);
             self.stats.switches += 1;
         }
-        *frame = self.task(t).ctx;
+        let ctx = &mut self.task(t).ctx as *mut TrapFrame;
+        // SAFETY: TPIDRPRW is only read by the user-trap entry, which
+        // stores the user registers through it while no Rust code runs;
+        // the context lives in the static task table and stays put.
+        unsafe { cp15::Tpidrprw::write(ctx as u32) };
+        ctx
     }
 }
 
-/// Handles a trap from user mode: save, act, choose, load.
-pub fn user_trap(frame: &mut TrapFrame, kind: TrapKind) {
+/// Handles a trap from user mode (registers already saved in the current
+/// task's context): act, choose, and return the context to resume.
+pub fn user_trap(kind: TrapKind) -> *const TrapFrame {
     let mut k = KERNEL.lock();
     let Some(cur) = k.current else {
+        let frame = TrapFrame::default();
         drop(k);
-        crate::trap::fatal(frame, kind);
+        crate::trap::fatal(&frame, kind);
     };
-    k.task(cur).ctx = *frame;
     match kind {
         TrapKind::Svc => {
             k.stats.syscalls += 1;
@@ -311,22 +315,24 @@ pub fn user_trap(frame: &mut TrapFrame, kind: TrapKind) {
             }
         }
         TrapKind::DataAbort | TrapKind::PrefetchAbort | TrapKind::Undefined => {
-            k.fault_current(cur, kind, frame);
+            let frame = k.task(cur).ctx;
+            k.fault_current(cur, kind, &frame);
         }
         TrapKind::Fiq | TrapKind::Reset => {
-            k.fault_current(cur, TrapKind::Undefined, frame);
+            let frame = k.task(cur).ctx;
+            k.fault_current(cur, TrapKind::Undefined, &frame);
         }
     }
-    run_next(k, frame);
+    run_next(k)
 }
 
-/// Chooses the next task and loads it into `frame`, idling with `wfi`
+/// Chooses the next task, loads its address space and returns its
+/// context (also stored in TPIDRPRW for the next trap), idling with `wfi`
 /// (IRQs on, kernel lock released) while nothing is ready.
-fn run_next(mut k: MutexGuard<'_, Kernel>, frame: &mut TrapFrame) {
+fn run_next(mut k: MutexGuard<'_, Kernel>) -> *const TrapFrame {
     loop {
         if let Some(next) = k.pick() {
-            k.load(next, frame);
-            return;
+            return k.load(next);
         }
         drop(k);
         // SAFETY: vectors and handlers are set up; an IRQ taken here nests
@@ -345,14 +351,12 @@ pub fn kernel_irq() {
 
 /// Starts the first task; never returns.
 pub fn start() -> ! {
-    let mut frame = TrapFrame::default();
-    let k = KERNEL.lock();
-    run_next(k, &mut frame);
+    let ctx = run_next(KERNEL.lock());
     let top = mm::svc_stack_top(0);
-    // SAFETY: `frame` holds a user context (`load` copied it from a TCB
-    // created by the loader); the kernel stack below `top` is unused from
-    // here on, as `kmain`'s frames are abandoned.
-    unsafe { crate::arch::trap::enter_user(&frame, top) }
+    // SAFETY: `ctx` is the chosen task's context (set up by the loader with
+    // a user-mode CPSR) and its tables are loaded; `kmain`'s frames below
+    // `top` are abandoned.
+    unsafe { crate::arch::trap::enter_user(ctx, top) }
 }
 
 impl Kernel {

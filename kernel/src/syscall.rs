@@ -5,6 +5,7 @@
 use abi::{KernelError, MapAttrs, Syscall, FLUSH_ALL, IPC_BUFFER_SIZE, MAX_FRAME_RUNS};
 use kerncore::mmu::{Access, Attributes, MemType};
 use log::info;
+use zerocopy::FromBytes;
 
 use crate::kpool::{page_bytes, KPOOL};
 use crate::sched::Kernel;
@@ -18,9 +19,15 @@ const FLUSH_PAGE_LIMIT: u32 = 64;
 
 /// Runs the call in task `cur`'s saved registers.
 pub fn dispatch(k: &mut Kernel, cur: usize) {
-    let ctx = k.task(cur).ctx;
-    let a = [ctx.r[0], ctx.r[1], ctx.r[2], ctx.r[3], ctx.r[4], ctx.r[5]];
-    let Some(call) = Syscall::from_number(ctx.r[7]) else {
+    let (a, nr, pc) = {
+        let ctx = &k.task(cur).ctx;
+        (
+            [ctx.r[0], ctx.r[1], ctx.r[2], ctx.r[3], ctx.r[4], ctx.r[5]],
+            ctx.r[7],
+            ctx.pc,
+        )
+    };
+    let Some(call) = Syscall::from_number(nr) else {
         k.set_result(cur, Err(KernelError::BadSyscall));
         return;
     };
@@ -41,7 +48,7 @@ pub fn dispatch(k: &mut Kernel, cur: usize) {
                 task: k.task(cur).id.0,
                 kind: abi::FaultKind::Exit as u32,
                 address: 0,
-                pc: ctx.pc,
+                pc,
                 status: 0,
                 exit_code: a[0],
             };
@@ -175,21 +182,17 @@ fn sys_map_pages(k: &mut Kernel, cur: usize, a: [u32; 6]) -> Result<[u32; 3], Ke
     if nruns == 0 || nruns > MAX_FRAME_RUNS {
         return Err(KernelError::InvalidArgument);
     }
-    // Copy the runs out of the caller's buffer before anything else.
-    let mut runs = [abi::FrameRun::default(); MAX_FRAME_RUNS];
-    {
-        let pa = k.task(cur).ipc_buf;
-        // SAFETY: the caller's own IPC-buffer page; kernel lock held.
-        let bytes = unsafe { page_bytes(pa) };
-        for (i, run) in runs[..nruns].iter_mut().enumerate() {
-            let o = i * 8;
-            run.pfn = u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
-            run.count =
-                u32::from_le_bytes([bytes[o + 4], bytes[o + 5], bytes[o + 6], bytes[o + 7]]);
-        }
-    }
+    // The runs are read in place from the caller's IPC buffer: the caller
+    // cannot run (and change them) while the kernel holds the lock.
+    let buf_pa = k.task(cur).ipc_buf;
+    // SAFETY: the caller's own IPC-buffer page (kernel pool); the kernel
+    // lock excludes every other access while `runs` lives.
+    let bytes: &[u8; 4096] = unsafe { page_bytes(buf_pa) };
+    let Ok((runs, _)) = <[abi::FrameRun]>::ref_from_prefix_with_elems(&bytes[..], nruns) else {
+        return Err(KernelError::InvalidArgument);
+    };
     let mut total: u32 = 0;
-    for run in &runs[..nruns] {
+    for run in runs {
         if run.count == 0 || run.pfn.checked_add(run.count).is_none() {
             return Err(KernelError::InvalidArgument);
         }
@@ -220,7 +223,6 @@ fn sys_map_pages(k: &mut Kernel, cur: usize, a: [u32; 6]) -> Result<[u32; 3], Ke
         shareable: true,
     };
     // Page i of the request: walk the runs.
-    let runs = &runs[..nruns];
     let frame_of = |mut i: u32| {
         for r in runs {
             if i < r.count {

@@ -123,10 +123,12 @@ pub struct Task {
     pub root: bool,
 }
 
-/// A FIFO of task indices (each task is in at most one endpoint queue).
+/// A FIFO of task indices (each task is in at most one endpoint queue, so
+/// `MAX_TASKS` entries always suffice): a ring, O(1) both ends.
 #[derive(Clone, Copy, Debug)]
 pub struct TaskFifo {
     slots: [u8; MAX_TASKS],
+    head: u8,
     len: u8,
 }
 
@@ -135,13 +137,15 @@ impl TaskFifo {
     pub const fn new() -> Self {
         Self {
             slots: [0; MAX_TASKS],
+            head: 0,
             len: 0,
         }
     }
     /// Appends (ignored when full, which cannot happen: one entry per task).
     pub fn push(&mut self, t: usize) {
         if (self.len as usize) < MAX_TASKS {
-            self.slots[self.len as usize] = t as u8;
+            let tail = (self.head as usize + self.len as usize) % MAX_TASKS;
+            self.slots[tail] = t as u8;
             self.len += 1;
         }
     }
@@ -150,8 +154,8 @@ impl TaskFifo {
         if self.len == 0 {
             return None;
         }
-        let t = self.slots[0];
-        self.slots.copy_within(1..self.len as usize, 0);
+        let t = self.slots[self.head as usize % MAX_TASKS];
+        self.head = ((self.head as usize + 1) % MAX_TASKS) as u8;
         self.len -= 1;
         Some(t as usize)
     }

@@ -15,11 +15,8 @@ use crate::{kprint, mm, sched};
 
 /// Entry from the vectors with the saved context.
 pub fn handle(frame: &mut TrapFrame, kind: TrapKind) {
+    // User-mode traps take the other path (`sched::user_trap`).
     let from_user = Mode::from_psr(frame.cpsr) == Some(Mode::User);
-    if from_user {
-        sched::user_trap(frame, kind);
-        return;
-    }
     match kind {
         TrapKind::Irq => sched::kernel_irq(),
         TrapKind::DataAbort if !from_user && frame.pc == probe_read_insn as *const () as u32 => {

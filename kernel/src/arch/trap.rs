@@ -57,6 +57,7 @@ pub enum TrapKind {
 }
 
 impl TrapKind {
+    #[inline(always)]
     fn from_raw(v: u32) -> Self {
         match v {
             1 => Self::Undefined,
@@ -75,9 +76,22 @@ extern "C" fn trap_entry(frame: &mut TrapFrame, kind: u32) {
     crate::trap::handle(frame, TrapKind::from_raw(kind));
 }
 
-// r4 keeps the unaligned frame pointer across the call: AAPCS needs an
-// 8-byte-aligned stack at a call, and an interrupted kernel function may
-// have left SP only 4-byte aligned.
+/// A trap from user mode: the registers are in the current task's context.
+/// Returns the context to resume.
+#[no_mangle]
+extern "C" fn user_trap_entry(_ctx: *mut TrapFrame, kind: u32) -> *const TrapFrame {
+    crate::sched::user_trap(TrapKind::from_raw(kind))
+}
+
+// Kernel-mode traps save a TrapFrame on the SVC stack; r4 keeps the
+// unaligned frame pointer across the call (AAPCS needs an 8-byte-aligned
+// stack at a call, and an interrupted kernel function may have left SP only
+// 4-byte aligned).
+//
+// User-mode traps save the registers straight into the running task's
+// context, whose address TPIDRPRW holds, and resume whichever context
+// `user_trap_entry` returns: a task switch costs no copy of registers, and
+// the SVC stack is empty whenever user code runs.
 global_asm!(
     r#"
     .macro TRAP_VECTOR name, lr_adjust, kind
@@ -87,6 +101,12 @@ global_asm!(
     .endif
     srsdb   sp!, #0x13
     cps     #0x13
+    push    {{r0}}
+    ldr     r0, [sp, #8]
+    and     r0, r0, #0x1f
+    cmp     r0, #0x10
+    beq     1f
+    pop     {{r0}}
     push    {{r0-r12, lr}}
     sub     sp, sp, #8
     stmia   sp, {{sp, lr}}^
@@ -97,6 +117,18 @@ global_asm!(
     bl      trap_entry
     mov     sp, r4
     b       trap_return
+1:  mrc     p15, 0, r0, c13, c0, 4
+    stmia   r0, {{sp, lr}}^
+    add     r0, r0, #12
+    stmia   r0, {{r1-r12}}
+    sub     r0, r0, #12
+    pop     {{r1, r2, r3}}
+    str     r1, [r0, #8]
+    str     r2, [r0, #64]
+    str     r3, [r0, #68]
+    mov     r1, #\kind
+    bl      user_trap_entry
+    b       user_return
     .endm
 
     .section .text.vectors, "ax"
@@ -121,6 +153,19 @@ exception_vectors:
     TRAP_VECTOR vec_irq,   4, 6
     TRAP_VECTOR vec_fiq,   4, 7
 
+@ user_return(ctx): resume user mode from a task context (r0), with the SVC
+@ stack empty.
+    .global user_return
+user_return:
+    ldr     r2, [r0, #64]
+    ldr     r3, [r0, #68]
+    push    {{r2, r3}}
+    ldmia   r0, {{sp, lr}}^
+    nop
+    add     r0, r0, #8
+    ldmia   r0, {{r0-r12}}
+    rfeia   sp!
+
     .global trap_return
 trap_return:
     ldmia   sp, {{sp, lr}}^
@@ -128,18 +173,11 @@ trap_return:
     pop     {{r0-r12, lr}}
     rfeia   sp!
 
-@ enter_user(frame, stack_top): start user mode with `frame`, resetting
-@ the SVC stack so the next trap from user mode starts at its top.
+@ enter_user(ctx, stack_top): first entry to user mode.
     .global enter_user
 enter_user:
-    sub     sp, r1, #{frame_size}
-    mov     r2, sp
-    mov     r3, #{frame_words}
-1:  ldr     r12, [r0], #4
-    str     r12, [r2], #4
-    subs    r3, r3, #1
-    bne     1b
-    b       trap_return
+    mov     sp, r1
+    b       user_return
 
 @ probe_read_word(addr) -> (value, faulted): a load whose data abort the
 @ trap handler turns into `faulted = 1` (see trap::fixup). Used to find
@@ -152,19 +190,17 @@ probe_read_insn:
     ldr     r0, [r0]
     bx      lr
 "#,
-    frame_size = const TRAP_FRAME_SIZE,
-    frame_words = const TRAP_FRAME_SIZE / 4,
 );
 
 extern "C" {
-    /// Copies `frame` to just below `stack_top` and returns to user mode
-    /// through it.
+    /// Resets the SVC stack to `stack_top` and enters user mode with the
+    /// context at `ctx`.
     ///
     /// # Safety
-    /// `frame` must hold a user-mode context whose address space is live in
-    /// TTBR0, and `stack_top` must be this CPU's SVC stack top with nothing
-    /// on the stack still needed.
-    pub fn enter_user(frame: &TrapFrame, stack_top: u32) -> !;
+    /// `ctx` must be the running task's context (also in TPIDRPRW) holding
+    /// a user-mode CPSR, with its address space live in TTBR0; nothing on
+    /// the stack below `stack_top` may still be needed.
+    pub fn enter_user(ctx: *const TrapFrame, stack_top: u32) -> !;
     /// The faulting load inside `probe_read_word`.
     pub fn probe_read_insn();
     fn probe_read_word(addr: usize) -> u64;
