@@ -1,0 +1,802 @@
+//! [`Server`]: decode → validate → account → act → encode.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use abi::{Pfn, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
+use buddy::BuddyPool;
+use ipc::{
+    decode_request, encode_response, peek_sequence, AreaKind, AreaRecord, BoundedVec, ClientUsage,
+    DmaAllocOk, DmaFreeOk, ErrorCode, InfoOk, IoMemType, IoremapOk, IoremapRequest, IounmapOk,
+    PingOk, Request, Response, StatsOk, VfreeOk, VirtToPhysOk, VmallocFlags, VmallocOk,
+    VmallocRequest, VmapFlags, VmapOk, VmapRequest, VmapSource, VunmapOk, INFO_MAX_RECORDS,
+    MAX_MESSAGE_SIZE, NR_ORDERS, STATS_MAX_CLIENTS,
+};
+use memcore::{FrameAllocator, Mapper, MemCore, MemError, MemType, OwnerId, VmFlags, VmStruct};
+
+use crate::config::{ClientConfig, ClientId, ConfigError, PhysRange, Quota, ServerConfig};
+use crate::hw::Hw;
+use crate::report::{ClientView, ExitSummary, FaultOutcome, OverrunReport, Usage};
+
+type Result<T> = core::result::Result<T, ErrorCode>;
+
+/// One row of the client table.
+#[derive(Debug)]
+struct ClientState {
+    quota: Quota,
+    devices: Vec<PhysRange>,
+    usage: Usage,
+    /// Listed in the manifest: the row (quota, grants) outlives an exit.
+    configured: bool,
+}
+
+impl ClientState {
+    /// Refuses an allocation that would take the client past its quota.
+    /// Checked before anything changes, so a refusal changes nothing.
+    fn check_quota(&self, pages: u32, areas: u32) -> Result<()> {
+        let pages_ok =
+            u64::from(self.usage.pages) + u64::from(pages) <= u64::from(self.quota.max_pages);
+        let areas_ok =
+            u64::from(self.usage.areas) + u64::from(areas) <= u64::from(self.quota.max_areas);
+        if pages_ok && areas_ok {
+            Ok(())
+        } else {
+            Err(ErrorCode::QuotaExceeded)
+        }
+    }
+}
+
+/// What the server needs to know about one live area, read from its
+/// `vm_struct` before acting on it.
+struct AreaFacts {
+    kind: AreaKind,
+    /// Mapped bytes (guard page excluded).
+    size: u32,
+    /// Frames the area owns (charged to its owner).
+    owned_pages: u32,
+}
+
+fn kind_of(flags: VmFlags) -> AreaKind {
+    // VM_ALLOC first: it is the only kind that carries extra flag bits
+    // (VM_ZEROED, VM_NO_GUARD) a caller chose.
+    if flags.contains(VmFlags::VM_ALLOC) {
+        AreaKind::Vmalloc
+    } else if flags.contains(VmFlags::VM_DMA) {
+        AreaKind::Dma
+    } else if flags.contains(VmFlags::VM_IOREMAP) {
+        AreaKind::Ioremap
+    } else {
+        AreaKind::Vmap
+    }
+}
+
+/// Mapped bytes of an area whose reservation is `[start, end)`.
+fn mapped_size(start: VirtAddr, end: VirtAddr, flags: VmFlags) -> u32 {
+    let span = end.0.wrapping_sub(start.0);
+    if flags.contains(VmFlags::VM_NO_GUARD) {
+        span
+    } else {
+        span.saturating_sub(PAGE_SIZE)
+    }
+}
+
+/// Frames an area owns, as `(first pfn, count)` runs: the vmalloc blocks,
+/// or the DMA buffer's contiguous frames. Empty for ioremap and vmap.
+fn owned_runs(vm: &VmStruct) -> impl Iterator<Item = (u32, u32)> + '_ {
+    let blocks = vm
+        .flags()
+        .contains(VmFlags::VM_ALLOC)
+        .then(|| vm.frames().map(|b| (b.pfn.0, b.pages())));
+    let dma = (vm.flags().contains(VmFlags::VM_DMA) && vm.requested_size() != 0)
+        .then(|| (vm.phys_addr().pfn().0, dma_pages(vm)));
+    blocks.into_iter().flatten().chain(dma)
+}
+
+fn dma_pages(vm: &VmStruct) -> u32 {
+    vm.requested_size().div_ceil(PAGE_SIZE)
+}
+
+fn owned_pages(vm: &VmStruct) -> u32 {
+    if vm.flags().contains(VmFlags::VM_ALLOC) {
+        vm.nr_pages()
+    } else if vm.flags().contains(VmFlags::VM_DMA) {
+        dma_pages(vm)
+    } else {
+        0
+    }
+}
+
+/// The wire code of a core error. `MapFailed` is the kernel refusing a
+/// call the server made after validating it: the server's fault, not the
+/// caller's, hence `Internal`.
+fn wire(e: MemError) -> ErrorCode {
+    match e {
+        MemError::InvalidSize | MemError::InvalidRange => ErrorCode::InvalidSize,
+        MemError::BadAlignment => ErrorCode::BadAlignment,
+        MemError::NoVirtualSpace => ErrorCode::NoVirtualSpace,
+        MemError::OutOfMemory => ErrorCode::OutOfMemory,
+        MemError::NotFound => ErrorCode::NotFound,
+        MemError::NotOwner => ErrorCode::NotOwner,
+        MemError::UnalignedAddress => ErrorCode::UnalignedAddress,
+        MemError::PermissionDenied => ErrorCode::PermissionDenied,
+        MemError::MapFailed => ErrorCode::Internal,
+    }
+}
+
+/// The memory server: the allocator core plus the client table.
+///
+/// Generic over the hardware side only ([`Mapper`]): the frame pool is the
+/// real [`BuddyPool`], because `Stats` reports its per-order free counts,
+/// which memcore's `FrameAllocator` trait does not expose.
+pub struct Server<M: Mapper> {
+    core: MemCore<BuddyPool, Hw<M>>,
+    clients: BTreeMap<ClientId, ClientState>,
+    ram: Vec<PhysRange>,
+    unknown_clients: Option<Quota>,
+    /// Bytes of the window: nothing larger can ever be mapped.
+    window_bytes: u32,
+}
+
+impl<M: Mapper> core::fmt::Debug for Server<M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Server")
+            .field("clients", &self.clients)
+            .field("pool", self.core.frames())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Mapper> Server<M> {
+    /// A server over `config.window`, the frame pool `pool` (the Pool
+    /// capability's RAM, already added) and the hardware `mapper`.
+    pub fn new(
+        config: ServerConfig,
+        pool: BuddyPool,
+        mapper: M,
+    ) -> core::result::Result<Self, ConfigError> {
+        let ServerConfig {
+            window,
+            ram,
+            clients: configs,
+            unknown_clients,
+        } = config;
+        let valid = |r: &PhysRange| r.size != 0 && r.end() <= 1 << 32;
+        if let Some(bad) = ram.iter().find(|r| !valid(r)) {
+            return Err(ConfigError::InvalidRange(*bad));
+        }
+        let mut clients = BTreeMap::new();
+        for ClientConfig {
+            client,
+            quota,
+            devices,
+        } in configs
+        {
+            for d in &devices {
+                if !valid(d) {
+                    return Err(ConfigError::InvalidRange(*d));
+                }
+                let is_ram = ram
+                    .iter()
+                    .any(|r| r.overlaps(u64::from(d.start.0), d.end()))
+                    || pool_overlaps(&pool, d.start.0.into(), d.end());
+                if is_ram {
+                    return Err(ConfigError::DeviceIsRam { client, range: *d });
+                }
+            }
+            let row = ClientState {
+                quota,
+                devices,
+                usage: Usage::default(),
+                configured: true,
+            };
+            if clients.insert(client, row).is_some() {
+                return Err(ConfigError::DuplicateClient(client));
+            }
+        }
+        let window_bytes = window.end.0.wrapping_sub(window.start.0);
+        let hw = Hw {
+            inner: mapper,
+            read_only: false,
+        };
+        let core = MemCore::new(window, pool, hw).map_err(|_| ConfigError::InvalidWindow)?;
+        Ok(Self {
+            core,
+            clients,
+            ram,
+            unknown_clients,
+            window_bytes,
+        })
+    }
+
+    // ------------------------------------------------------------------
+    // The protocol entry point.
+
+    /// Serves one request: `request` is the message the kernel delivered
+    /// from `client` (its badge); the reply is written to `reply` and its
+    /// length returned (the reply tag's length).
+    ///
+    /// Never panics. A message that does not decode gets an error reply
+    /// (`Malformed`, `TooLarge`, `UnsupportedVersion`, `UnknownOpcode`)
+    /// carrying its sequence number when the header was readable, else 0.
+    /// `reply` should be a whole IPC buffer ([`MAX_MESSAGE_SIZE`] bytes):
+    /// if it is shorter the request is not acted on (a success the client
+    /// never hears of would leak until it exits) and an `Internal` error is
+    /// replied if it fits; 0 is returned if nothing fits.
+    pub fn handle(&mut self, client: ClientId, request: &[u8], reply: &mut [u8]) -> usize {
+        let (seq, response) = match decode_request(request) {
+            Ok((seq, _)) if reply.len() < MAX_MESSAGE_SIZE => {
+                (seq, Response::Error(ErrorCode::Internal))
+            }
+            Ok((seq, request)) => (seq, self.dispatch(client, &request)),
+            Err(e) => (
+                peek_sequence(request).unwrap_or(0),
+                Response::Error(e.to_error_code()),
+            ),
+        };
+        encode_response(seq, &response, reply).unwrap_or(0)
+    }
+
+    /// Acts on a decoded request from `client`.
+    pub fn dispatch(&mut self, client: ClientId, request: &Request) -> Response {
+        let result = match request {
+            Request::Vmalloc(r) => self.vmalloc(client, r).map(Response::Vmalloc),
+            Request::Vfree(r) => self
+                .release(client, r.addr, AreaKind::Vmalloc)
+                .map(|size| Response::Vfree(VfreeOk { size })),
+            Request::Ioremap(r) => self.ioremap(client, r).map(Response::Ioremap),
+            Request::Iounmap(r) => self
+                .release(client, r.addr.page_align_down(), AreaKind::Ioremap)
+                .map(|_| Response::Iounmap(IounmapOk {})),
+            Request::Vmap(r) => self.vmap(client, r).map(Response::Vmap),
+            Request::Vunmap(r) => self
+                .release(client, r.addr, AreaKind::Vmap)
+                .map(|_| Response::Vunmap(VunmapOk {})),
+            Request::DmaAlloc(r) => self.dma_alloc(client, r.pages).map(Response::DmaAlloc),
+            Request::DmaFree(r) => self
+                .release(client, r.addr, AreaKind::Dma)
+                .map(|_| Response::DmaFree(DmaFreeOk {})),
+            Request::VirtToPhys(r) => self
+                .core
+                .virt_to_phys(r.addr, client.into())
+                .map(|phys| Response::VirtToPhys(VirtToPhysOk { phys }))
+                .map_err(wire),
+            Request::Info(r) => Ok(Response::Info(self.info(r.cursor))),
+            Request::Stats(_) => Ok(Response::Stats(self.stats())),
+            Request::Ping(r) => Ok(Response::Ping(PingOk { nonce: r.nonce })),
+        };
+        result.unwrap_or_else(Response::Error)
+    }
+
+    // ------------------------------------------------------------------
+    // Client lifecycle.
+
+    /// The client exited: frees every area it holds (memcore `reclaim`)
+    /// and zeroes its usage. A manifest client keeps its row (quota and
+    /// grants) for a restart under the same badge; an admitted unknown
+    /// badge loses it.
+    pub fn client_exited(&mut self, client: ClientId) -> ExitSummary {
+        let stats = self.core.reclaim(client.into());
+        let usage = match self.clients.get_mut(&client) {
+            Some(row) => core::mem::take(&mut row.usage),
+            None => Usage::default(),
+        };
+        if self.clients.get(&client).is_some_and(|row| !row.configured) {
+            self.clients.remove(&client);
+        }
+        ExitSummary {
+            client,
+            areas: stats.areas,
+            pages_unmapped: stats.pages,
+            frames_released: usage.pages,
+            ioremaps: usage.ioremaps,
+            dma_pages: usage.dma_pages,
+        }
+    }
+
+    /// The client faulted at `addr` (the kernel suspended it). If `addr` is
+    /// in the guard page of one of its areas, or in the page just past an
+    /// area without a guard, the outcome names that area; then everything
+    /// the client held is reclaimed as on exit (a faulted task does not
+    /// resume).
+    pub fn client_faulted(&mut self, client: ClientId, addr: VirtAddr) -> FaultOutcome {
+        let overrun = self.overrun_at(client, addr);
+        FaultOutcome {
+            overrun,
+            reclaimed: self.client_exited(client),
+        }
+    }
+
+    /// The client's area that `addr` lies just past, if any.
+    fn overrun_at(&self, client: ClientId, addr: VirtAddr) -> Option<OverrunReport> {
+        let owner = OwnerId::from(client);
+        let report = |start: VirtAddr, end: VirtAddr, vm: &VmStruct| {
+            let size = mapped_size(start, end, vm.flags());
+            let past = u64::from(addr.0).checked_sub(u64::from(start.0) + u64::from(size))?;
+            (vm.owner() == owner && past < u64::from(PAGE_SIZE)).then(|| OverrunReport {
+                client,
+                fault_addr: addr,
+                area_start: start,
+                area_size: size,
+                requested: vm.requested_size(),
+                caller: vm.caller(),
+                kind: kind_of(vm.flags()),
+            })
+        };
+        // The guard page of the area holding `addr`, else the area that
+        // holds the page before it (an area without a guard page, whose
+        // overrun lands in free space or in the next area).
+        let window = self.core.window();
+        let here = window
+            .find(addr)
+            .and_then(|a| report(a.va_start, a.va_end, a.private));
+        here.or_else(|| {
+            let before = window.find(VirtAddr(addr.0.checked_sub(PAGE_SIZE)?))?;
+            report(before.va_start, before.va_end, before.private)
+        })
+    }
+
+    // ------------------------------------------------------------------
+    // Accessors for the task and the tests.
+
+    /// The client's row, if it has one.
+    pub fn client(&self, client: ClientId) -> Option<ClientView> {
+        self.clients.get(&client).map(|row| ClientView {
+            client,
+            quota: row.quota,
+            usage: row.usage,
+            configured: row.configured,
+        })
+    }
+
+    /// The frame pool.
+    pub fn pool(&self) -> &BuddyPool {
+        self.core.frames()
+    }
+
+    /// The hardware side.
+    pub fn mapper(&self) -> &M {
+        &self.core.mapper().inner
+    }
+
+    /// The hardware side, mutably (tests inject failures through it).
+    pub fn mapper_mut(&mut self) -> &mut M {
+        &mut self.core.mapper_mut().inner
+    }
+
+    /// The allocator core, read-only (vmallocinfo text, statistics).
+    pub fn core(&self) -> &MemCore<BuddyPool, impl Mapper> {
+        &self.core
+    }
+
+    /// Flushes every lazily freed range now (one batched TLB flush) and
+    /// returns their frames to the pool. The core does this by itself
+    /// when the lazy threshold is passed or an allocation runs short; the
+    /// task may also call it when idle.
+    pub fn purge(&mut self) {
+        self.core.purge();
+    }
+
+    /// Checks the core's invariants and that the client table agrees with
+    /// the areas the core holds (pages, areas, ioremaps, vmaps, DMA pages
+    /// per owner) and with every quota.
+    pub fn check_invariants(&self) -> core::result::Result<(), &'static str> {
+        self.core.check_invariants()?;
+        let mut seen: BTreeMap<u32, Usage> = BTreeMap::new();
+        for a in self.core.window().iter() {
+            let vm = a.private;
+            let u = seen.entry(vm.owner().0).or_default();
+            u.areas += 1;
+            u.pages += owned_pages(vm);
+            match kind_of(vm.flags()) {
+                AreaKind::Ioremap => u.ioremaps += 1,
+                AreaKind::Vmap => u.vmaps += 1,
+                AreaKind::Dma => u.dma_pages += dma_pages(vm),
+                AreaKind::Vmalloc => {}
+            }
+        }
+        for (id, row) in &self.clients {
+            let actual = seen.remove(&id.0).unwrap_or_default();
+            if actual != row.usage {
+                return Err("server: client usage differs from the core's areas");
+            }
+            if row.usage.pages > row.quota.max_pages || row.usage.areas > row.quota.max_areas {
+                return Err("server: a client is over its quota");
+            }
+        }
+        if !seen.is_empty() {
+            return Err("server: an area belongs to no client in the table");
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------
+    // Requests.
+
+    /// The row of a client about to allocate: its manifest row, or a new
+    /// row for an unknown badge if the configuration admits those.
+    fn admit(&mut self, client: ClientId) -> Result<&mut ClientState> {
+        if !self.clients.contains_key(&client) {
+            let quota = self.unknown_clients.ok_or(ErrorCode::PermissionDenied)?;
+            self.clients.insert(
+                client,
+                ClientState {
+                    quota,
+                    devices: Vec::new(),
+                    usage: Usage::default(),
+                    configured: false,
+                },
+            );
+        }
+        self.clients.get_mut(&client).ok_or(ErrorCode::Internal)
+    }
+
+    /// Refuses a mapping of `pages` pages (plus its guard page) that no
+    /// empty window could hold: `TooLarge`, not `NoVirtualSpace`, because
+    /// freeing memory would not help.
+    fn check_fits_window(&self, pages: u32, guard: bool) -> Result<()> {
+        let span = (u64::from(pages) + u64::from(guard)) << PAGE_SHIFT;
+        if span > u64::from(self.window_bytes) {
+            Err(ErrorCode::TooLarge)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn vmalloc(&mut self, client: ClientId, r: &VmallocRequest) -> Result<VmallocOk> {
+        if r.size == 0 || r.size > u32::MAX - (PAGE_SIZE - 1) {
+            return Err(ErrorCode::InvalidSize);
+        }
+        if !r.align.is_power_of_two() || r.align > self.window_bytes {
+            return Err(ErrorCode::BadAlignment);
+        }
+        let pages = r.size.div_ceil(PAGE_SIZE);
+        if pages > self.core.frames().total_frames() {
+            return Err(ErrorCode::TooLarge);
+        }
+        let guard = !r.flags.contains(VmallocFlags::NO_GUARD);
+        self.check_fits_window(pages, guard)?;
+        self.admit(client)?.check_quota(pages, 1)?;
+
+        let mut flags = VmFlags::NONE;
+        if r.flags.contains(VmallocFlags::ZEROED) {
+            flags = flags.union(VmFlags::VM_ZEROED);
+        }
+        if !guard {
+            flags = flags.union(VmFlags::VM_NO_GUARD);
+        }
+        let area = self
+            .core
+            .vmalloc(r.size, r.align, flags, client.into(), r.caller)
+            .map_err(wire)?;
+        self.charge(client, |u| {
+            u.pages += pages;
+            u.areas += 1;
+        });
+        Ok(VmallocOk {
+            addr: area.addr(),
+            size: area.size(),
+        })
+    }
+
+    fn ioremap(&mut self, client: ClientId, r: &IoremapRequest) -> Result<IoremapOk> {
+        if r.size == 0 {
+            return Err(ErrorCode::InvalidSize);
+        }
+        let start = u64::from(r.phys.0);
+        let end = start + u64::from(r.size);
+        if end > 1 << 32 {
+            return Err(ErrorCode::InvalidSize);
+        }
+        // Kernel memory and the pool are RAM: never a device, whatever the
+        // grants say (the manifest is checked at construction too).
+        let is_ram = self.ram.iter().any(|m| m.overlaps(start, end))
+            || pool_overlaps(self.core.frames(), start, end);
+        let row = self.admit(client)?;
+        if is_ram || !row.devices.iter().any(|d| d.covers(start, end)) {
+            return Err(ErrorCode::PermissionDenied);
+        }
+        let offset = u64::from(r.phys.page_offset());
+        // ≤ 2^20 pages: `end` ≤ 2^32.
+        let pages = (offset + u64::from(r.size)).div_ceil(u64::from(PAGE_SIZE)) as u32;
+        self.check_fits_window(pages, true)?;
+        self.admit(client)?.check_quota(0, 1)?;
+
+        let mem_type = match r.mem_type {
+            IoMemType::Device => MemType::Device,
+            IoMemType::Normal => MemType::Normal,
+        };
+        let area = self
+            .core
+            .ioremap(r.phys, r.size, mem_type, client.into(), 0)
+            .map_err(wire)?;
+        self.charge(client, |u| {
+            u.areas += 1;
+            u.ioremaps += 1;
+        });
+        Ok(IoremapOk {
+            addr: area.addr(),
+            size: r.size,
+        })
+    }
+
+    fn vmap(&mut self, client: ClientId, r: &VmapRequest) -> Result<VmapOk> {
+        self.admit(client)?;
+        let pfns = match &r.source {
+            VmapSource::Frames(runs) => self.owned_frames(client, runs)?,
+            VmapSource::Dma { addr } => {
+                let (start, end) = {
+                    let (a, _) = self.lookup(client, *addr, AreaKind::Dma)?;
+                    let vm = a.private;
+                    let first = vm.phys_addr().pfn().0;
+                    (first, first.saturating_add(dma_pages(vm)))
+                };
+                (start..end).map(Pfn).collect()
+            }
+        };
+        // Bounded by the window check in `owned_frames` or by the DMA
+        // buffer's own size.
+        let pages = pfns.len() as u32;
+        // memcore's vmap always reserves a guard page (NO_GUARD is not
+        // honoured: a guard more is safe, a guard less is not).
+        self.check_fits_window(pages, true)?;
+        self.admit(client)?.check_quota(0, 1)?;
+
+        self.core.mapper_mut().read_only = r.flags.contains(VmapFlags::READ_ONLY);
+        let result = self.core.vmap(&pfns, client.into(), 0);
+        self.core.mapper_mut().read_only = false;
+        let area = result.map_err(wire)?;
+        self.charge(client, |u| {
+            u.areas += 1;
+            u.vmaps += 1;
+        });
+        Ok(VmapOk {
+            addr: area.addr(),
+            size: area.size(),
+        })
+    }
+
+    /// Expands `runs` to frames after checking that each run lies inside
+    /// frames the client owns (its vmalloc and DMA areas): a client may
+    /// alias its own memory, never another client's or the kernel's.
+    fn owned_frames(&self, client: ClientId, runs: &[ipc::PageRun]) -> Result<Vec<Pfn>> {
+        if runs.is_empty() || runs.iter().any(|r| r.count == 0) {
+            return Err(ErrorCode::InvalidSize);
+        }
+        let total: u64 = runs.iter().map(|r| u64::from(r.count)).sum();
+        // Before expanding anything: a hostile count must not become a
+        // huge allocation.
+        if total + 1 > u64::from(self.window_bytes >> PAGE_SHIFT) {
+            return Err(ErrorCode::TooLarge);
+        }
+        let owner = OwnerId::from(client);
+        let mut owned: Vec<(u64, u64)> = self
+            .core
+            .window()
+            .iter()
+            .filter(|a| a.private.owner() == owner)
+            .flat_map(|a| owned_runs(a.private))
+            .map(|(pfn, n)| (u64::from(pfn), u64::from(pfn) + u64::from(n)))
+            .collect();
+        owned.sort_unstable();
+        // Merge touching runs: a vmalloc area is many buddy blocks, and a
+        // run may span two physically adjacent ones.
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(owned.len());
+        for (s, e) in owned {
+            match merged.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        let mut pfns = Vec::with_capacity(total as usize);
+        for run in runs {
+            let (s, e) = (
+                u64::from(run.pfn.0),
+                u64::from(run.pfn.0) + u64::from(run.count),
+            );
+            let i = merged.partition_point(|iv| iv.0 <= s);
+            let inside = i
+                .checked_sub(1)
+                .and_then(|i| merged.get(i))
+                .is_some_and(|iv| e <= iv.1);
+            if !inside {
+                return Err(ErrorCode::NotOwner);
+            }
+            // Inside an owned run, so below 2^20: no truncation.
+            pfns.extend((s..e).map(|p| Pfn(p as u32)));
+        }
+        Ok(pfns)
+    }
+
+    fn dma_alloc(&mut self, client: ClientId, pages: u32) -> Result<DmaAllocOk> {
+        if pages == 0 {
+            return Err(ErrorCode::InvalidSize);
+        }
+        let pool = self.core.frames();
+        // A DMA buffer is one buddy block's worth at most (`alloc_exact`).
+        let largest = 1u32
+            .checked_shl(u32::from(pool.max_order()))
+            .unwrap_or(u32::MAX);
+        if pages > pool.total_frames() || pages > largest {
+            return Err(ErrorCode::TooLarge);
+        }
+        self.check_fits_window(pages, true)?;
+        self.admit(client)?.check_quota(pages, 1)?;
+
+        let dma = self.core.dma_alloc(pages, client.into(), 0).map_err(wire)?;
+        self.charge(client, |u| {
+            u.pages += pages;
+            u.dma_pages += pages;
+            u.areas += 1;
+        });
+        Ok(DmaAllocOk {
+            addr: dma.area().addr(),
+            phys: dma.phys(),
+            size: dma.area().size(),
+        })
+    }
+
+    /// The area of `client` starting at `addr`, of `kind`; errors in the
+    /// order Linux's `vfree` checks them.
+    fn lookup(
+        &self,
+        client: ClientId,
+        addr: VirtAddr,
+        kind: AreaKind,
+    ) -> Result<(vmap::AreaRef<'_, VmStruct>, AreaFacts)> {
+        if !addr.is_page_aligned() {
+            return Err(ErrorCode::UnalignedAddress);
+        }
+        let a = self
+            .core
+            .window()
+            .find(addr)
+            .filter(|a| a.va_start == addr)
+            .ok_or(ErrorCode::NotFound)?;
+        let vm = a.private;
+        if vm.owner() != OwnerId::from(client) {
+            return Err(ErrorCode::NotOwner);
+        }
+        let facts = AreaFacts {
+            kind: kind_of(vm.flags()),
+            size: mapped_size(a.va_start, a.va_end, vm.flags()),
+            owned_pages: owned_pages(vm),
+        };
+        if facts.kind != kind {
+            return Err(ErrorCode::WrongAreaKind);
+        }
+        Ok((a, facts))
+    }
+
+    /// Frees the `kind` area of `client` at `addr`; returns its mapped size.
+    fn release(&mut self, client: ClientId, addr: VirtAddr, kind: AreaKind) -> Result<u32> {
+        let facts = {
+            let (area, facts) = self.lookup(client, addr, kind)?;
+            if facts.owned_pages != 0 && self.aliased(client, area.private) {
+                // A vmap of these frames is live: freeing them would let
+                // the pool hand them to another client while this one can
+                // still reach them through the alias. Vunmap first.
+                return Err(ErrorCode::PermissionDenied);
+            }
+            facts
+        };
+        let owner = client.into();
+        match kind {
+            AreaKind::Vmalloc => self.core.vfree(addr, owner),
+            AreaKind::Ioremap => self.core.iounmap(addr, owner),
+            AreaKind::Vmap => self.core.vunmap(addr, owner),
+            AreaKind::Dma => self.core.dma_free(addr, owner),
+        }
+        .map_err(wire)?;
+        self.charge(client, |u| {
+            u.areas = u.areas.saturating_sub(1);
+            u.pages = u.pages.saturating_sub(facts.owned_pages);
+            match facts.kind {
+                AreaKind::Ioremap => u.ioremaps = u.ioremaps.saturating_sub(1),
+                AreaKind::Vmap => u.vmaps = u.vmaps.saturating_sub(1),
+                AreaKind::Dma => u.dma_pages = u.dma_pages.saturating_sub(facts.owned_pages),
+                AreaKind::Vmalloc => {}
+            }
+        });
+        Ok(facts.size)
+    }
+
+    /// Whether one of `client`'s vmap areas maps a frame `vm` owns. Only
+    /// the owner can vmap its frames, so only its vmaps are searched, and
+    /// only if it has any (the common case costs nothing).
+    fn aliased(&self, client: ClientId, vm: &VmStruct) -> bool {
+        if self
+            .clients
+            .get(&client)
+            .is_none_or(|row| row.usage.vmaps == 0)
+        {
+            return false;
+        }
+        let runs: Vec<(u32, u32)> = owned_runs(vm).collect();
+        let owner = OwnerId::from(client);
+        self.core
+            .window()
+            .iter()
+            .filter(|a| a.private.owner() == owner && kind_of(a.private.flags()) == AreaKind::Vmap)
+            .flat_map(|a| a.private.frames())
+            .any(|b| {
+                runs.iter()
+                    .any(|&(s, n)| b.pfn.0 >= s && u64::from(b.pfn.0) < u64::from(s) + u64::from(n))
+            })
+    }
+
+    fn charge(&mut self, client: ClientId, f: impl FnOnce(&mut Usage)) {
+        if let Some(row) = self.clients.get_mut(&client) {
+            f(&mut row.usage);
+        }
+    }
+
+    /// One page of the vmallocinfo listing: areas starting at or above
+    /// `cursor`, in address order.
+    fn info(&self, cursor: u32) -> InfoOk {
+        let mut records = BoundedVec::<AreaRecord, INFO_MAX_RECORDS>::new();
+        let mut next_cursor = None;
+        // The window exposes no range iterator: skip to the cursor.
+        for a in self.core.window().iter().filter(|a| a.va_start.0 >= cursor) {
+            let vm = a.private;
+            let kind = kind_of(vm.flags());
+            let record = AreaRecord {
+                start: a.va_start,
+                size: a.va_end.0.wrapping_sub(a.va_start.0),
+                nr_pages: match kind {
+                    AreaKind::Ioremap => 0,
+                    AreaKind::Dma => dma_pages(vm),
+                    AreaKind::Vmalloc | AreaKind::Vmap => vm.nr_pages(),
+                },
+                phys: matches!(kind, AreaKind::Ioremap | AreaKind::Dma).then(|| vm.phys_addr()),
+                kind,
+                caller: vm.caller(),
+                owner: vm.owner().0,
+            };
+            if records.push(record).is_err() {
+                next_cursor = Some(a.va_start.0);
+                break;
+            }
+        }
+        InfoOk {
+            records,
+            next_cursor,
+        }
+    }
+
+    fn stats(&self) -> StatsOk {
+        let pool = self.core.frames();
+        let mut free_blocks = [0u32; NR_ORDERS];
+        for (order, slot) in (0u8..).zip(free_blocks.iter_mut()) {
+            *slot = pool.nr_free(order);
+        }
+        let window = self.core.window().stats();
+        let lazy_bytes = window.lazy_pages.saturating_mul(PAGE_SIZE);
+        let mut clients = BoundedVec::<ClientUsage, STATS_MAX_CLIENTS>::new();
+        for (id, row) in self.clients.iter().take(STATS_MAX_CLIENTS) {
+            // Cannot fail: `take` keeps it within capacity.
+            let _ = clients.push(ClientUsage {
+                client: id.0,
+                areas: row.usage.areas,
+                pages: row.usage.pages,
+                quota_pages: row.quota.max_pages,
+            });
+        }
+        StatsOk {
+            free_blocks,
+            total_pages: pool.total_frames(),
+            free_pages: pool.free_frames(),
+            window_free: window.free_bytes.saturating_add(lazy_bytes),
+            clients,
+            clients_total: u32::try_from(self.clients.len()).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// Whether `[start, end)` (bytes) touches a frame of the pool.
+fn pool_overlaps(pool: &BuddyPool, start: u64, end: u64) -> bool {
+    let first = start >> PAGE_SHIFT;
+    let last = end.saturating_sub(1) >> PAGE_SHIFT;
+    // Frame numbers of a 32-bit space fit in u32.
+    let (first, count) = (first as u32, (last - first + 1) as u32);
+    FrameAllocator::overlaps(pool, Pfn(first), count)
+}
