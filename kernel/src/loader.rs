@@ -22,7 +22,7 @@ pub const USER_IMAGE_END: u32 = 0x3000_0000;
 /// IPC buffer above.
 pub const USER_STACK_TOP: u32 = IPC_BUFFER_VADDR.0 - 0x1000;
 /// User stack size.
-pub const USER_STACK_PAGES: u32 = 8;
+pub const USER_STACK_PAGES: u32 = 16;
 
 /// Why a task could not be created.
 #[derive(Debug)]
@@ -189,7 +189,11 @@ fn build_caps(
                     count: pages,
                 })
             }
-            CapSpec::VSpace(task) => Some(Cap::VSpace { task }),
+            CapSpec::VSpace(task) => Some(Cap::VSpace { task, quota: 0 }),
+            CapSpec::Client { task, quota_pages } => Some(Cap::VSpace {
+                task,
+                quota: quota_pages,
+            }),
             CapSpec::Irq(irq) => Some(Cap::Irq { irq }),
             CapSpec::Empty => None,
         };

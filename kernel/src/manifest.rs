@@ -12,8 +12,7 @@ use crate::images;
 
 /// One capability a task starts with, by slot order.
 #[derive(Clone, Copy, Debug)]
-// `AllFreeRam` and `Empty` serve the memory-server system, which is not in
-// this manifest yet.
+// `Empty` keeps a slot free on purpose (tests of empty slots use it).
 #[allow(dead_code)]
 pub enum CapSpec {
     /// An endpoint capability.
@@ -39,6 +38,15 @@ pub enum CapSpec {
     },
     /// Edit the window of the task at this index in the system.
     VSpace(u8),
+    /// A VSpace capability for the memory server: the task at this index is
+    /// its client, allowed `quota_pages` pages (carried in the capability,
+    /// read back with `cap_info`).
+    Client {
+        /// Task index.
+        task: u8,
+        /// Page quota.
+        quota_pages: u32,
+    },
     /// An interrupt.
     Irq(u32),
     /// An empty slot.
@@ -238,6 +246,86 @@ static BENCH: &[TaskSpec] = &[
     },
 ];
 
+/// Roles of the `memtools` image (numbers match
+/// `userland/memtools/src/main.rs`).
+pub mod tool {
+    /// Shows vmalloc, vzalloc, the heap and ioremap at work.
+    pub const DEMO: u32 = 1;
+    /// Prints vmallocinfo and buddyinfo.
+    pub const VMALLOCINFO: u32 = 2;
+}
+
+const fn memserver(caps: &'static [CapSpec]) -> TaskSpec {
+    TaskSpec {
+        name: "memserver",
+        image: images::MEMSRV,
+        arg: 0,
+        prio: 1,
+        caps,
+        supervisor: None,
+        root: true,
+    }
+}
+
+/// A memory-server client: slot 0 is the server's endpoint with the
+/// client's task id as badge; its reports go to the server too (endpoint
+/// 0, badge = task id), which reclaims what it held.
+const fn client(name: &'static str, role: u32, prio: u8, caps: &'static [CapSpec]) -> TaskSpec {
+    TaskSpec {
+        name,
+        image: images::MEMTOOLS,
+        arg: role,
+        prio,
+        caps,
+        supervisor: Some(0),
+        root: false,
+    }
+}
+
+/// The default system: the memory server, a demo client and vmallocinfo.
+static DEMO: &[TaskSpec] = &[
+    memserver(&[
+        CapSpec::Endpoint {
+            ep: 0,
+            badge: 0,
+            rights: RECV,
+        },
+        CapSpec::AllFreeRam,
+        CapSpec::Client {
+            task: 1,
+            quota_pages: 4096,
+        },
+        CapSpec::Device {
+            phys: 0x1000_0000,
+            pages: 1,
+        },
+        CapSpec::Client {
+            task: 2,
+            quota_pages: 256,
+        },
+    ]),
+    client(
+        "demo",
+        tool::DEMO,
+        2,
+        &[CapSpec::Endpoint {
+            ep: 0,
+            badge: 2,
+            rights: SEND,
+        }],
+    ),
+    client(
+        "vmallocinfo",
+        tool::VMALLOCINFO,
+        3,
+        &[CapSpec::Endpoint {
+            ep: 0,
+            badge: 3,
+            rights: SEND,
+        }],
+    ),
+];
+
 /// Not an ELF file at all.
 static NOT_ELF: [u8; 64] = [0x5a; 64];
 
@@ -284,6 +372,11 @@ static BAD_IMAGES: &[TaskSpec] = &[
 
 /// Every system.
 pub static SYSTEMS: &[System] = &[
+    System {
+        name: "demo",
+        about: "the memory server with a demo client and vmallocinfo",
+        tasks: DEMO,
+    },
     System {
         name: "ipc-test",
         about: "IPC, capabilities, map calls, faults and preemption under test",

@@ -102,18 +102,24 @@ pub fn discover_ram(args: &BootArgs) -> Ram {
         };
     }
     // The boot map covers the whole 1 GiB window, so every probe address is
-    // mapped; only the bus decides. Start above the kernel image.
-    let mut mib = 16u32;
-    while mib < platform::RAM_MAX >> 20 {
-        let va = pa_to_kva(PhysAddr(platform::RAM_BASE.0 + (mib << 20)));
+    // mapped; only the bus decides. RAM is one block from its base, so
+    // "RAM answers at MiB k" holds exactly for k < size: binary search for
+    // the first MiB that does not answer (10 probes; probing every MiB
+    // would make QEMU's host allocate all of guest RAM at boot).
+    let (mut lo, mut hi) = (16u32, platform::RAM_MAX >> 20);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let va = pa_to_kva(PhysAddr(platform::RAM_BASE.0 + (mid << 20)));
         // SAFETY: `va` is mapped by the boot table as normal memory at or
         // above 16 MiB into RAM, far above the kernel image and its stacks,
         // so nothing live is stored there; the probe restores the word.
-        if !unsafe { ram_answers(va as usize, mib) } {
-            break;
+        if unsafe { ram_answers(va as usize, mid) } {
+            lo = mid + 1;
+        } else {
+            hi = mid;
         }
-        mib += 1;
     }
+    let mib = lo;
     Ram {
         base: platform::RAM_BASE,
         size: mib << 20,

@@ -110,7 +110,7 @@ impl Kernel {
     /// The task a VSpace capability names, if it is alive.
     fn vspace_target(&mut self, t: usize, slot: u32) -> Result<usize, KernelError> {
         match self.cap(t, slot)? {
-            Cap::VSpace { task } => {
+            Cap::VSpace { task, .. } => {
                 let target = task as usize;
                 match self.tasks.get(target).and_then(Option::as_ref) {
                     Some(x) if x.vspace.is_some() => Ok(target),
@@ -340,7 +340,7 @@ fn sys_cap_info(k: &mut Kernel, cur: usize, slot: u32) -> Result<[u32; 3], Kerne
         }
         Cap::Pool { base, count } => [abi::CapType::Pool as u32, base.0, count],
         Cap::Device { base, count } => [abi::CapType::Device as u32, base.0, count],
-        Cap::VSpace { task } => [abi::CapType::VSpace as u32, task as u32 + 1, 0],
+        Cap::VSpace { task, quota } => [abi::CapType::VSpace as u32, task as u32 + 1, quota],
         Cap::Irq { irq } => [abi::CapType::Irq as u32, irq, 0],
     })
 }

@@ -43,6 +43,9 @@ pub enum Cap {
     VSpace {
         /// Task index.
         task: u8,
+        /// A number the kernel carries for the holder, like a badge: the
+        /// memory server reads it as the client's page quota.
+        quota: u32,
     },
     /// Handle one interrupt.
     Irq {

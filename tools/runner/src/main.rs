@@ -112,7 +112,18 @@ fn fail(msg: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn run(opts: Options) -> ExitCode {
+/// The system `run` boots when the command line names none.
+const DEFAULT_SYSTEM: &str = "system=demo";
+
+fn run(mut opts: Options) -> ExitCode {
+    let names_system = opts
+        .cfg
+        .append
+        .iter()
+        .any(|w| w.starts_with("system=") || w.starts_with("selftest="));
+    if !names_system {
+        opts.cfg.append.push(DEFAULT_SYSTEM.into());
+    }
     let elf = match qemu::build_kernel() {
         Ok(e) => e,
         Err(e) => return fail(&e),

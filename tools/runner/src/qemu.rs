@@ -57,7 +57,7 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// User task binaries embedded into the kernel image.
-pub const USER_TASKS: &[&str] = &["ktest"];
+pub const USER_TASKS: &[&str] = &["ktest", "memsrv", "memtools"];
 
 fn cargo_build(args: &[&str], envs: &[(&str, &Path)]) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

@@ -7,7 +7,10 @@
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+pub mod mem;
 pub mod sys;
+
+pub mod heap;
 
 mod logger;
 

@@ -1,0 +1,386 @@
+//! The memory-server task.
+//!
+//! Capabilities (boot manifest, `kernel/src/manifest.rs`):
+//! - slot 0: the endpoint it receives on — client requests (badge = client
+//!   task id) and, as every client's supervisor, their fault/exit reports;
+//! - slot 1: the Pool of all free RAM, which the kernel also maps linearly
+//!   at [`LINEAR_MAP_BASE`] so the server can zero and inspect frames;
+//! - then for each client a VSpace capability (its page quota rides in the
+//!   capability), followed by the Device capabilities that client may
+//!   ioremap.
+//!
+//! The first [`HEAP_BYTES`] of the pool are the server's own heap; the rest
+//! goes to the buddy allocator. When every client has exited, the server
+//! checks that the buddy pool holds exactly the frames it had at boot and
+//! ends the run with the result.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::vec::Vec;
+
+use abi::{
+    CapSlot, FaultKind, FaultMessage, FrameRun, MessageTag, Pfn, VirtAddr, FLUSH_ALL, LABEL_FAULT,
+};
+use buddy::{BuddyPool, DEFAULT_MAX_ORDER};
+use log::{error, info, warn};
+use memserver::{
+    ClientConfig, ClientId, MapAttrs, MapError, Mapper, MemType, OwnerId, PhysRange, Quota, Server,
+    ServerConfig, VaRange, VmapConfig,
+};
+use talc::{ErrOnOom, Span, Talc, Talck};
+use userlib::sys;
+
+/// Where the kernel maps the Pool (`kernel/src/manifest.rs`).
+const LINEAR_MAP_BASE: u32 = 0x5000_0000;
+/// Start of RAM on vexpress-a9 (board fact: `ioremap` of anything from
+/// here to the end of the pool is RAM, kernel memory included).
+const RAM_BASE: u32 = 0x6000_0000;
+/// The server's own heap, carved from the start of the pool.
+const HEAP_BYTES: u32 = 8 << 20;
+/// Most clients (capability slots bound it anyway).
+const MAX_CLIENTS: usize = 12;
+
+const EP: CapSlot = CapSlot(0);
+const POOL: CapSlot = CapSlot(1);
+
+#[global_allocator]
+static HEAP: Talck<spin::Mutex<()>, ErrOnOom> = Talc::new(ErrOnOom).lock();
+
+/// One client as the server's capabilities describe it.
+#[derive(Clone, Copy, Debug)]
+struct ClientSlots {
+    id: u32,
+    vspace: CapSlot,
+    quota_pages: u32,
+}
+
+/// A Device capability and the client it was granted for.
+#[derive(Clone, Copy, Debug)]
+struct DeviceSlot {
+    client: u32,
+    slot: CapSlot,
+    base: u32,
+    count: u32,
+}
+
+/// The `Mapper` made of the kernel's map/unmap/flush calls.
+struct KernelMapper {
+    clients: Vec<ClientSlots>,
+    devices: Vec<DeviceSlot>,
+    pool_base: u32,
+    pool_count: u32,
+    /// Clients with unmapped-but-unflushed pages since the last flush.
+    dirty: u32,
+}
+
+impl KernelMapper {
+    fn client_index(&self, owner: OwnerId) -> Option<usize> {
+        self.clients.iter().position(|c| c.id == owner.0)
+    }
+
+    fn frames_slot(&self, owner: OwnerId, pfn: Pfn, count: u32) -> Option<CapSlot> {
+        let end = pfn.0.checked_add(count)?;
+        if pfn.0 >= self.pool_base && end <= self.pool_base + self.pool_count {
+            return Some(POOL);
+        }
+        self.devices
+            .iter()
+            .find(|d| d.client == owner.0 && pfn.0 >= d.base && end <= d.base + d.count)
+            .map(|d| d.slot)
+    }
+
+    /// The linear-map address of a pool frame.
+    fn linear(&self, pfn: u32) -> Option<u32> {
+        let off = pfn.checked_sub(self.pool_base)?;
+        (off < self.pool_count).then(|| LINEAR_MAP_BASE + (off << 12))
+    }
+}
+
+impl Mapper for KernelMapper {
+    fn map(
+        &mut self,
+        owner: OwnerId,
+        va: VirtAddr,
+        pfn: Pfn,
+        count: u32,
+        attrs: MapAttrs,
+    ) -> Result<(), MapError> {
+        // MapError carries the kernel's error number (0: the server's own
+        // bookkeeping had no capability for the request).
+        let Some(i) = self.client_index(owner) else {
+            return Err(MapError(0));
+        };
+        let frames = self.frames_slot(owner, pfn, count).ok_or(MapError(0))?;
+        let raw = match attrs.mem_type {
+            MemType::Device => abi::MapAttrs::DEVICE_RW,
+            _ if attrs.writable => abi::MapAttrs::NORMAL_RW,
+            _ => abi::MapAttrs::NORMAL_RO,
+        };
+        match sys::map_pages(
+            self.clients[i].vspace,
+            va,
+            &[FrameRun { pfn: pfn.0, count }],
+            raw,
+            frames,
+        ) {
+            Ok(n) if n == count => Ok(()),
+            Ok(_) => Err(MapError(0)),
+            Err(e) => Err(MapError(e.number())),
+        }
+    }
+
+    fn unmap(&mut self, owner: OwnerId, va: VirtAddr, count: u32) {
+        if let Some(i) = self.client_index(owner) {
+            // A dead client's space is gone already: nothing to clear.
+            let _ = sys::unmap_pages(self.clients[i].vspace, va, count);
+            self.dirty |= 1 << i;
+        }
+    }
+
+    fn flush_tlb(&mut self, ranges: &[VaRange]) {
+        let pages_of = |r: &VaRange| r.end.0.saturating_sub(r.start.0) >> 12;
+        let pages: u32 = ranges.iter().map(pages_of).sum();
+        for (i, c) in self.clients.iter().enumerate() {
+            if self.dirty & (1 << i) == 0 {
+                continue;
+            }
+            if pages > 64 {
+                let _ = sys::flush_tlb(c.vspace, VirtAddr(0), FLUSH_ALL);
+            } else {
+                for r in ranges {
+                    let _ = sys::flush_tlb(c.vspace, r.start, pages_of(r));
+                }
+            }
+        }
+        self.dirty = 0;
+    }
+
+    fn zero_frames(&mut self, pfn: Pfn, count: u32) -> Result<(), MapError> {
+        let start = self.linear(pfn.0).ok_or(MapError(0))?;
+        let last = count
+            .checked_sub(1)
+            .and_then(|c| pfn.0.checked_add(c))
+            .ok_or(MapError(0))?;
+        self.linear(last).ok_or(MapError(0))?;
+        // SAFETY: the frames are pool frames (checked above), mapped
+        // read-write at their linear-map address in this task, and owned by
+        // the server's allocator until it hands them out after this call.
+        unsafe { core::ptr::write_bytes(start as *mut u8, 0, (count as usize) << 12) };
+        Ok(())
+    }
+}
+
+#[no_mangle]
+pub fn task_main(_arg: u32) -> i32 {
+    userlib::init_logger();
+    let Ok((2, pool_base, pool_count)) = sys::cap_info(POOL) else {
+        error!("memserver: slot 1 is not a Pool capability");
+        return 1;
+    };
+    let heap_pages = HEAP_BYTES >> 12;
+    if pool_count <= heap_pages {
+        error!("memserver: pool of {pool_count} frames is too small");
+        return 1;
+    }
+    // SAFETY: the first HEAP_BYTES of the pool are mapped read-write at
+    // LINEAR_MAP_BASE for this task and are never given to the buddy pool.
+    unsafe {
+        if HEAP
+            .lock()
+            .claim(Span::from_base_size(
+                LINEAR_MAP_BASE as *mut u8,
+                HEAP_BYTES as usize,
+            ))
+            .is_err()
+        {
+            error!("memserver: cannot set up the heap");
+            return 1;
+        }
+    }
+
+    // Clients and their device grants, from the capability table.
+    let mut clients = Vec::new();
+    let mut devices = Vec::new();
+    for slot in 2..16 {
+        match sys::cap_info(CapSlot(slot)) {
+            Ok((4, task, quota)) if clients.len() < MAX_CLIENTS => clients.push(ClientSlots {
+                id: task,
+                vspace: CapSlot(slot),
+                quota_pages: quota,
+            }),
+            Ok((3, base, count)) => match clients.last() {
+                Some(c) => devices.push(DeviceSlot {
+                    client: c.id,
+                    slot: CapSlot(slot),
+                    base,
+                    count,
+                }),
+                None => warn!("memserver: device capability in slot {slot} before any client"),
+            },
+            _ => {}
+        }
+    }
+
+    let mut pool = match BuddyPool::new(DEFAULT_MAX_ORDER) {
+        Ok(p) => p,
+        Err(e) => {
+            error!("memserver: buddy pool: {e:?}");
+            return 1;
+        }
+    };
+    if let Err(e) = pool.add_range(Pfn(pool_base + heap_pages), pool_count - heap_pages) {
+        error!("memserver: buddy pool: {e:?}");
+        return 1;
+    }
+    let boot_free = pool.free_frames();
+    let mut config = ServerConfig::new(VmapConfig::default());
+    config.ram.push(PhysRange::new(
+        RAM_BASE,
+        ((pool_base + pool_count) << 12) - RAM_BASE,
+    ));
+    for c in &clients {
+        let mut cc = ClientConfig::new(
+            ClientId(c.id),
+            Quota {
+                max_pages: c.quota_pages,
+                max_areas: c.quota_pages.max(16),
+            },
+        );
+        for d in devices.iter().filter(|d| d.client == c.id) {
+            cc = cc.with_device(PhysRange::new(d.base << 12, d.count << 12));
+        }
+        config.clients.push(cc);
+    }
+    let mapper = KernelMapper {
+        clients: clients.clone(),
+        devices: devices.clone(),
+        pool_base,
+        pool_count,
+        dirty: 0,
+    };
+    let mut server = match Server::new(config, pool, mapper) {
+        Ok(s) => s,
+        Err(e) => {
+            error!("memserver: configuration refused: {e}");
+            return 1;
+        }
+    };
+    info!(
+        "memserver: pool {:#010x}-{:#010x} ({} MiB, {} KiB heap), {} frames for vmalloc, {} clients, {} device grants",
+        pool_base << 12,
+        ((pool_base + pool_count) << 12) - 1,
+        pool_count >> 8,
+        HEAP_BYTES >> 10,
+        boot_free,
+        clients.len(),
+        devices.len()
+    );
+    let mut line = Line::new();
+    let _ = server.pool().write_buddyinfo(&mut line);
+    info!("memserver: boot {}", line.as_str());
+
+    let mut request = alloc::vec![0u8; abi::IPC_BUFFER_SIZE];
+    let mut gone = 0usize;
+    let mut reply: Option<MessageTag> = None;
+    loop {
+        let received = match reply.take() {
+            Some(tag) => sys::reply_recv(EP, tag),
+            None => sys::recv(EP),
+        };
+        let (badge, tag) = match received {
+            Ok(v) => v,
+            Err(e) => {
+                error!("memserver: receive failed: {e}");
+                return 1;
+            }
+        };
+        let len = tag.length();
+        if tag.label() == LABEL_FAULT {
+            let Some(report) = FaultMessage::read_from(&sys::ipc_buffer().bytes[..len]) else {
+                continue;
+            };
+            let client = ClientId(report.task);
+            if report.fault_kind() == Some(FaultKind::Exit) {
+                let summary = server.client_exited(client);
+                info!(
+                    "memserver: client {} exited (code {}): {}",
+                    report.task, report.exit_code as i32, summary
+                );
+            } else {
+                let outcome = server.client_faulted(client, VirtAddr(report.address));
+                match &outcome.overrun {
+                    Some(o) => warn!(
+                        "memserver: client {} faulted at {:#010x}: {}",
+                        report.task, report.address, o
+                    ),
+                    None => warn!(
+                        "memserver: client {} faulted at {:#010x} (no area of its own there)",
+                        report.task, report.address
+                    ),
+                }
+                info!(
+                    "memserver: client {} reclaimed: {}",
+                    report.task, outcome.reclaimed
+                );
+            }
+            gone += 1;
+            if gone == clients.len() {
+                return finish(&mut server, boot_free);
+            }
+            continue;
+        }
+        let n = len.min(request.len());
+        request[..n].copy_from_slice(&sys::ipc_buffer().bytes[..n]);
+        let out = server.handle(
+            ClientId(badge.0),
+            &request[..n],
+            &mut sys::ipc_buffer().bytes[..],
+        );
+        reply = Some(MessageTag::new(userlib::mem::MEMSERVER_LABEL, out).unwrap_or_default());
+    }
+}
+
+/// Every client is gone: nothing may be left.
+fn finish(server: &mut Server<KernelMapper>, boot_free: u32) -> i32 {
+    server.purge();
+    let free = server.pool().free_frames();
+    let mut line = Line::new();
+    let _ = server.pool().write_buddyinfo(&mut line);
+    info!("memserver: final {}", line.as_str());
+    if free == boot_free && server.check_invariants().is_ok() {
+        info!("memserver: all clients gone; buddy free frames {free} == boot value {boot_free}: nothing leaked");
+        0
+    } else {
+        error!("memserver: LEAK: buddy free frames {free} != boot value {boot_free}");
+        1
+    }
+}
+
+/// A fixed text buffer for report lines.
+struct Line {
+    buf: [u8; 200],
+    len: usize,
+}
+
+impl Line {
+    fn new() -> Self {
+        Self {
+            buf: [0; 200],
+            len: 0,
+        }
+    }
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+impl core::fmt::Write for Line {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
