@@ -60,8 +60,9 @@ lint() {
     cargo fmt --all --check
     say "clippy: host crates"
     cargo clippy -q --all-targets -- -D warnings
-    say "clippy: kernel (armv7a-none-eabi)"
-    cargo clippy -q -p kernel --target armv7a-none-eabi --release -- -D warnings
+    say "clippy: kernel and user tasks (armv7a-none-eabi)"
+    cargo clippy -q -p kernel -p userlib -p ktest -p memsrv -p memtools \
+        --target armv7a-none-eabi --release -- -D warnings
 }
 
 verb="${1:-run}"

@@ -27,8 +27,13 @@ fn main() {
     for name in IMAGES {
         let path = match &images_dir {
             Some(d) if d.join(name).is_file() => {
-                println!("cargo:rerun-if-changed={}", d.join(name).display());
-                d.join(name)
+                let full = d.join(name);
+                println!("cargo:rerun-if-changed={}", full.display());
+                let elf = std::fs::read(&full).expect("read a user task image");
+                let stripped = out.join(format!("{name}.elf"));
+                std::fs::write(&stripped, strip_to_segments(&elf))
+                    .expect("write OUT_DIR/<image>.elf");
+                stripped
             }
             _ => empty.clone(),
         };
@@ -41,4 +46,52 @@ fn main() {
         .expect("write to string");
     }
     std::fs::write(out.join("images.rs"), code).expect("write OUT_DIR/images.rs");
+}
+
+fn u16_at(b: &[u8], o: usize) -> u16 {
+    u16::from_le_bytes([b[o], b[o + 1]])
+}
+
+fn u32_at(b: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
+}
+
+/// Keeps only what the kernel's loader reads — the ELF header, the
+/// `PT_LOAD` program headers and their file bytes — dropping sections,
+/// symbols and debug information (most of a task image), so the kernel
+/// image stays small. The input is our own build output; a malformed one
+/// fails the build with a message.
+fn strip_to_segments(elf: &[u8]) -> Vec<u8> {
+    const EHDR: usize = 52;
+    const PHDR: usize = 32;
+    assert!(elf.len() >= EHDR && &elf[..4] == b"\x7fELF", "task image is not an ELF file");
+    let phoff = u32_at(elf, 28) as usize;
+    let phentsize = u16_at(elf, 42) as usize;
+    let phnum = u16_at(elf, 44) as usize;
+    assert_eq!(phentsize, PHDR, "unexpected program-header size");
+    assert!(phoff + phnum * PHDR <= elf.len(), "program headers past the end");
+    let loads: Vec<&[u8]> = (0..phnum)
+        .map(|i| &elf[phoff + i * PHDR..phoff + (i + 1) * PHDR])
+        .filter(|ph| u32_at(ph, 0) == 1)
+        .collect();
+    let mut out = elf[..EHDR].to_vec();
+    out[28..32].copy_from_slice(&(EHDR as u32).to_le_bytes()); // e_phoff
+    out[32..36].copy_from_slice(&0u32.to_le_bytes()); // e_shoff
+    out[44..46].copy_from_slice(&(loads.len() as u16).to_le_bytes()); // e_phnum
+    out[46..52].copy_from_slice(&[0; 6]); // e_shentsize, e_shnum, e_shstrndx
+    let mut data = Vec::new();
+    let mut offset = (EHDR + loads.len() * PHDR) as u32;
+    let mut headers = Vec::new();
+    for ph in &loads {
+        let (off, filesz) = (u32_at(ph, 4) as usize, u32_at(ph, 16) as usize);
+        assert!(off + filesz <= elf.len(), "segment past the end of the image");
+        let mut h = ph.to_vec();
+        h[4..8].copy_from_slice(&offset.to_le_bytes());
+        headers.extend_from_slice(&h);
+        data.extend_from_slice(&elf[off..off + filesz]);
+        offset += filesz as u32;
+    }
+    out.extend_from_slice(&headers);
+    out.extend_from_slice(&data);
+    out
 }
