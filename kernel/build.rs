@@ -64,12 +64,18 @@ fn u32_at(b: &[u8], o: usize) -> u32 {
 fn strip_to_segments(elf: &[u8]) -> Vec<u8> {
     const EHDR: usize = 52;
     const PHDR: usize = 32;
-    assert!(elf.len() >= EHDR && &elf[..4] == b"\x7fELF", "task image is not an ELF file");
+    assert!(
+        elf.len() >= EHDR && &elf[..4] == b"\x7fELF",
+        "task image is not an ELF file"
+    );
     let phoff = u32_at(elf, 28) as usize;
     let phentsize = u16_at(elf, 42) as usize;
     let phnum = u16_at(elf, 44) as usize;
     assert_eq!(phentsize, PHDR, "unexpected program-header size");
-    assert!(phoff + phnum * PHDR <= elf.len(), "program headers past the end");
+    assert!(
+        phoff + phnum * PHDR <= elf.len(),
+        "program headers past the end"
+    );
     let loads: Vec<&[u8]> = (0..phnum)
         .map(|i| &elf[phoff + i * PHDR..phoff + (i + 1) * PHDR])
         .filter(|ph| u32_at(ph, 0) == 1)
@@ -84,7 +90,10 @@ fn strip_to_segments(elf: &[u8]) -> Vec<u8> {
     let mut headers = Vec::new();
     for ph in &loads {
         let (off, filesz) = (u32_at(ph, 4) as usize, u32_at(ph, 16) as usize);
-        assert!(off + filesz <= elf.len(), "segment past the end of the image");
+        assert!(
+            off + filesz <= elf.len(),
+            "segment past the end of the image"
+        );
         let mut h = ph.to_vec();
         h[4..8].copy_from_slice(&offset.to_le_bytes());
         headers.extend_from_slice(&h);

@@ -216,3 +216,95 @@ impl Kernel {
         }
     }
 }
+
+/// The IPC fast path (seL4's idea): `call` to a waiting server and
+/// `reply_recv` to a waiting caller with no other sender queued are by far
+/// the most frequent calls. This handles exactly those cases with the
+/// minimum of work — one capability check, one tag check, the copy, two
+/// state changes and a direct switch — and returns the context to resume.
+/// Anything else (an error, nobody waiting, a pending reply target that
+/// would need `PeerGone`, a fault report) returns `None` and takes the
+/// general path, which has the same semantics.
+pub fn fastpath(k: &mut Kernel, cur: usize) -> Option<*const crate::arch::trap::TrapFrame> {
+    let (nr, slot, raw_tag) = {
+        let ctx = &k.tasks.get(cur)?.as_ref()?.ctx;
+        (ctx.r[7], ctx.r[0], ctx.r[1])
+    };
+    let is_call = nr == abi::Syscall::Call as u32;
+    if !is_call && nr != abi::Syscall::ReplyRecv as u32 {
+        return None;
+    }
+    let tag = MessageTag::from_raw(raw_tag).ok()?;
+    if tag.is_kernel_label() {
+        return None;
+    }
+    let needed = if is_call {
+        EndpointRights::SEND
+    } else {
+        EndpointRights::RECEIVE
+    };
+    let (ep, badge) = match k.tasks[cur]
+        .as_ref()?
+        .caps
+        .get(slot as usize)
+        .copied()
+        .flatten()?
+    {
+        Cap::Endpoint { ep, badge, rights } if rights.contains(needed) => (ep as usize, badge),
+        _ => return None,
+    };
+    let (partner, src_pa) = if is_call {
+        // A server must be waiting, with no reply owed to someone else.
+        let server = k.endpoints.get(ep)?.receivers.peek()?;
+        let s = k.tasks.get(server)?.as_ref()?;
+        if s.reply_to.is_some() || s.vspace.is_none() {
+            return None;
+        }
+        k.endpoints[ep].receivers.pop();
+        (server, k.tasks[cur].as_ref()?.ipc_buf)
+    } else {
+        // The caller must be waiting for this task's reply, and no other
+        // client queued (else the general path receives it at once).
+        let caller = usize::from(k.tasks[cur].as_ref()?.reply_to?);
+        let waiting = matches!(k.tasks.get(caller)?.as_ref()?.state,
+            State::AwaitingReply { server } if server as usize == cur);
+        if !waiting || !k.endpoints.get(ep)?.senders.is_empty() {
+            return None;
+        }
+        (caller, k.tasks[cur].as_ref()?.ipc_buf)
+    };
+    let dst_pa = k.tasks[partner].as_ref()?.ipc_buf;
+    let len = tag.length().min(4096);
+    if len != 0 && src_pa != dst_pa {
+        // SAFETY: the IPC-buffer pages of two distinct live tasks (kernel
+        // pool); the kernel lock excludes every other access.
+        let (src, dst) = unsafe { (page_bytes(src_pa), page_bytes(dst_pa)) };
+        dst[..len].copy_from_slice(&src[..len]);
+    }
+    if is_call {
+        let me = k.task(cur);
+        me.state = State::AwaitingReply {
+            server: partner as u8,
+        };
+        let server = k.task(partner);
+        server.reply_to = Some(cur as u8);
+        server.state = State::Ready;
+        server.ctx.r[0] = 0;
+        server.ctx.r[1] = badge.0;
+        server.ctx.r[2] = tag.raw();
+        server.ctx.r[3] = 0;
+    } else {
+        let me = k.task(cur);
+        me.reply_to = None;
+        me.state = State::Receiving { ep: ep as u8 };
+        k.endpoints[ep].receivers.push(cur);
+        let caller = k.task(partner);
+        caller.state = State::Ready;
+        caller.ctx.r[0] = 0;
+        caller.ctx.r[1] = 0;
+        caller.ctx.r[2] = tag.raw();
+        caller.ctx.r[3] = 0;
+    }
+    k.current = Some(partner);
+    Some(k.load(partner))
+}

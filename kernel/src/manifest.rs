@@ -253,6 +253,22 @@ pub mod tool {
     pub const DEMO: u32 = 1;
     /// Prints vmallocinfo and buddyinfo.
     pub const VMALLOCINFO: u32 = 2;
+    /// Linux `test_vmalloc` cases and more; the argument's bits above the
+    /// role byte are the random seed ([`with_param`]).
+    pub const STRESS: u32 = 3;
+    /// A hostile client: bad requests, then a guard-page overrun.
+    pub const EVIL: u32 = 4;
+    /// vmalloc/vfree/ioremap cost table beside Linux's (run under icount).
+    pub const BENCH: u32 = 5;
+    /// Holds one area for `EVIL` to try to free; checks it survived.
+    pub const INNOCENT: u32 = 6;
+    /// Exhausts the window (`NoVirtualSpace`) and RAM (`OutOfMemory`).
+    pub const EXHAUST: u32 = 7;
+
+    /// A role with a parameter in the bits above the role byte.
+    pub const fn with_param(role: u32, param: u32) -> u32 {
+        role | param << 8
+    }
 }
 
 const fn memserver(caps: &'static [CapSpec]) -> TaskSpec {
@@ -326,6 +342,126 @@ static DEMO: &[TaskSpec] = &[
     ),
 ];
 
+/// A memory-server client's slot 0: the server's endpoint, badge = its
+/// task id (slot index + 1).
+const fn server_ep(badge: u32) -> CapSpec {
+    CapSpec::Endpoint {
+        ep: 0,
+        badge,
+        rights: SEND,
+    }
+}
+
+/// The stress suite in three tasks at once, each with its own seed.
+static STRESS: &[TaskSpec] = &[
+    memserver(&[
+        CapSpec::Endpoint {
+            ep: 0,
+            badge: 0,
+            rights: RECV,
+        },
+        CapSpec::AllFreeRam,
+        CapSpec::Client {
+            task: 1,
+            quota_pages: 16384,
+        },
+        CapSpec::Client {
+            task: 2,
+            quota_pages: 16384,
+        },
+        CapSpec::Client {
+            task: 3,
+            quota_pages: 16384,
+        },
+    ]),
+    client(
+        "stress1",
+        tool::with_param(tool::STRESS, 1),
+        2,
+        &[server_ep(2)],
+    ),
+    client(
+        "stress2",
+        tool::with_param(tool::STRESS, 2),
+        2,
+        &[server_ep(3)],
+    ),
+    client(
+        "stress3",
+        tool::with_param(tool::STRESS, 3),
+        2,
+        &[server_ep(4)],
+    ),
+];
+
+/// A hostile client beside an innocent one whose area it tries to free.
+/// The hostile one has a small quota (to overrun) and the sysregs page (so
+/// it can ask for a device it was not granted beside one it was).
+static EVIL: &[TaskSpec] = &[
+    memserver(&[
+        CapSpec::Endpoint {
+            ep: 0,
+            badge: 0,
+            rights: RECV,
+        },
+        CapSpec::AllFreeRam,
+        CapSpec::Client {
+            task: 1,
+            quota_pages: 64,
+        },
+        CapSpec::Device {
+            phys: 0x1000_0000,
+            pages: 1,
+        },
+        CapSpec::Client {
+            task: 2,
+            quota_pages: 64,
+        },
+    ]),
+    client("evil", tool::EVIL, 2, &[server_ep(2)]),
+    client("innocent", tool::INNOCENT, 2, &[server_ep(3)]),
+];
+
+/// Exhaustion: one client with a quota larger than RAM (boot it with
+/// `-m 128M`, so the pool is smaller than the 240 MiB window) runs out of
+/// window, then of RAM.
+static EXHAUST: &[TaskSpec] = &[
+    memserver(&[
+        CapSpec::Endpoint {
+            ep: 0,
+            badge: 0,
+            rights: RECV,
+        },
+        CapSpec::AllFreeRam,
+        CapSpec::Client {
+            task: 1,
+            quota_pages: 1 << 20,
+        },
+    ]),
+    client("exhaust", tool::EXHAUST, 2, &[server_ep(2)]),
+];
+
+/// The client-side cost benchmark (boot with `--icount`).
+static MEMBENCH: &[TaskSpec] = &[
+    memserver(&[
+        CapSpec::Endpoint {
+            ep: 0,
+            badge: 0,
+            rights: RECV,
+        },
+        CapSpec::AllFreeRam,
+        CapSpec::Client {
+            task: 1,
+            quota_pages: 65536,
+        },
+        CapSpec::Device {
+            phys: 0x1000_0000,
+            pages: 1,
+        },
+    ]),
+    client("bench", tool::BENCH, 2, &[server_ep(2)]),
+];
+
 /// Not an ELF file at all.
 static NOT_ELF: [u8; 64] = [0x5a; 64];
 
@@ -391,6 +527,27 @@ pub static SYSTEMS: &[System] = &[
         name: "kbench",
         about: "IPC round-trip and map_pages cost",
         tasks: BENCH,
+    },
+    System {
+        name: "stress",
+        about:
+            "three clients run Linux's test_vmalloc cases at once, data verified; nothing leaked",
+        tasks: STRESS,
+    },
+    System {
+        name: "evil",
+        about: "a hostile client gets typed errors, overruns a guard page and is killed",
+        tasks: EVIL,
+    },
+    System {
+        name: "evil-oom",
+        about: "window and RAM exhaustion: NoVirtualSpace, OutOfMemory, no frame leaked (-m 128M)",
+        tasks: EXHAUST,
+    },
+    System {
+        name: "bench",
+        about: "client vmalloc/vfree/ioremap cost beside Linux 6.1 (boot with --icount)",
+        tasks: MEMBENCH,
     },
 ];
 

@@ -81,6 +81,7 @@ impl Kernel {
     }
 
     /// The task in slot `t` (callers only pass live indices).
+    #[inline(always)]
     pub fn task(&mut self, t: usize) -> &mut Task {
         match self.tasks.get_mut(t).and_then(Option::as_mut) {
             Some(task) => task,
@@ -269,7 +270,8 @@ impl Kernel {
 
     /// Loads task `t`'s address space; returns its context, which the
     /// trap exit restores (and the next user trap saves into: TPIDRPRW).
-    fn load(&mut self, t: usize) -> *const TrapFrame {
+    #[inline(always)]
+    pub(crate) fn load(&mut self, t: usize) -> *const TrapFrame {
         if self.loaded != Some(t) {
             let asids = &mut self.asids;
             if let Some(vs) = self.tasks[t].as_mut().and_then(|task| task.vspace.as_mut()) {
@@ -306,6 +308,9 @@ pub fn user_trap(kind: TrapKind) -> *const TrapFrame {
     match kind {
         TrapKind::Svc => {
             k.stats.syscalls += 1;
+            if let Some(ctx) = crate::ipc::fastpath(&mut k, cur) {
+                return ctx;
+            }
             crate::syscall::dispatch(&mut k, cur);
         }
         TrapKind::Irq => {

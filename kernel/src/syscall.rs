@@ -141,10 +141,14 @@ impl Kernel {
 
 fn sys_log(k: &mut Kernel, cur: usize, ptr: u32, len: u32) -> Result<[u32; 3], KernelError> {
     let len = len as usize;
-    let mut buf = [0u8; LOG_MAX];
     if len > LOG_MAX {
         return Err(KernelError::BadUserBuffer);
     }
+    // A static buffer, not 4 KiB of kernel stack per call; the kernel lock
+    // (held by the caller) serialises its users.
+    static LOG_BUF: spin::Mutex<[u8; LOG_MAX]> = spin::Mutex::new([0; LOG_MAX]);
+    let mut guard = LOG_BUF.lock();
+    let buf = &mut *guard;
     if ptr == 0 {
         let pa = k.task(cur).ipc_buf;
         // SAFETY: the caller's IPC-buffer page, a kernel-pool page it owns;

@@ -162,6 +162,10 @@ impl TaskFifo {
         self.len -= 1;
         Some(t as usize)
     }
+    /// The oldest, without taking it.
+    pub fn peek(&self) -> Option<usize> {
+        (self.len != 0).then(|| self.slots[self.head as usize % MAX_TASKS] as usize)
+    }
     /// Whether empty.
     pub fn is_empty(&self) -> bool {
         self.len == 0

@@ -31,6 +31,7 @@ fn syscall(nr: Syscall, args: [u32; 6]) -> [u32; 4] {
     [r0, r1, r2, r3]
 }
 
+#[inline(always)]
 fn check(r: [u32; 4]) -> Result<[u32; 4], KernelError> {
     KernelError::check(r[0]).map(|()| r)
 }
@@ -89,6 +90,7 @@ pub fn recv(ep: CapSlot) -> Result<(Badge, MessageTag), KernelError> {
 }
 
 /// Calls: sends and waits for the reply; returns the reply tag.
+#[inline]
 pub fn call(ep: CapSlot, tag: MessageTag) -> Result<MessageTag, KernelError> {
     let r = check(syscall(Syscall::Call, [ep.0, tag.raw(), 0, 0, 0, 0]))?;
     Ok(tag_from(r[2]))
@@ -101,11 +103,13 @@ pub fn call_raw(ep: CapSlot, raw_tag: u32) -> Result<MessageTag, KernelError> {
 }
 
 /// Replies to the pending caller, then receives the next message.
+#[inline]
 pub fn reply_recv(ep: CapSlot, reply: MessageTag) -> Result<(Badge, MessageTag), KernelError> {
     let r = check(syscall(Syscall::ReplyRecv, [ep.0, reply.raw(), 0, 0, 0, 0]))?;
     Ok((Badge(r[1]), tag_from(r[2])))
 }
 
+#[inline(always)]
 fn tag_from(raw: u32) -> MessageTag {
     // The kernel only delivers tags it validated.
     MessageTag::from_raw(raw).unwrap_or_default()
