@@ -58,10 +58,17 @@ impl AsidAllocator {
     }
 
     /// Makes `tag` valid, assigning a new ASID if needed.
+    #[inline(always)]
     pub fn ensure(&mut self, tag: &mut AsidTag) -> AsidOutcome {
         if tag.generation == self.generation && tag.asid != 0 {
             return AsidOutcome::Unchanged;
         }
+        self.assign(tag)
+    }
+
+    /// The slow part of `ensure`, out of line.
+    #[inline(never)]
+    fn assign(&mut self, tag: &mut AsidTag) -> AsidOutcome {
         let mut outcome = AsidOutcome::Assigned;
         if self.next >= ASID_COUNT {
             self.generation = self.generation.wrapping_add(1).max(1);
