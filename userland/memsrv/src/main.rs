@@ -30,7 +30,7 @@ use memserver::{
     ServerConfig, VaRange, VmapConfig,
 };
 use talc::{ErrOnOom, Span, Talc, Talck};
-use userlib::sys;
+use userlib::{sys, LineBuf};
 
 /// Where the kernel maps the Pool (`kernel/src/manifest.rs`).
 const LINEAR_MAP_BASE: u32 = 0x5000_0000;
@@ -277,7 +277,7 @@ pub fn task_main(_arg: u32) -> i32 {
         clients.len(),
         devices.len()
     );
-    let mut line = Line::new();
+    let mut line = LineBuf::new();
     let _ = server.pool().write_buddyinfo(&mut line);
     info!("memserver: boot {}", line.as_str());
 
@@ -346,7 +346,7 @@ pub fn task_main(_arg: u32) -> i32 {
 fn finish(server: &mut Server<KernelMapper>, boot_free: u32) -> i32 {
     server.purge();
     let free = server.pool().free_frames();
-    let mut line = Line::new();
+    let mut line = LineBuf::new();
     let _ = server.pool().write_buddyinfo(&mut line);
     info!("memserver: final {}", line.as_str());
     if free == boot_free && server.check_invariants().is_ok() {
@@ -355,32 +355,5 @@ fn finish(server: &mut Server<KernelMapper>, boot_free: u32) -> i32 {
     } else {
         error!("memserver: LEAK: buddy free frames {free} != boot value {boot_free}");
         1
-    }
-}
-
-/// A fixed text buffer for report lines.
-struct Line {
-    buf: [u8; 200],
-    len: usize,
-}
-
-impl Line {
-    fn new() -> Self {
-        Self {
-            buf: [0; 200],
-            len: 0,
-        }
-    }
-    fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
-    }
-}
-
-impl core::fmt::Write for Line {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let n = s.len().min(self.buf.len() - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
     }
 }

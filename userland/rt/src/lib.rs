@@ -14,7 +14,7 @@ pub mod heap;
 
 mod logger;
 
-pub use logger::init_logger;
+pub use logger::{init_logger, LineBuf};
 
 use core::arch::global_asm;
 

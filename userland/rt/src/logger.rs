@@ -5,21 +5,37 @@ use core::fmt::{self, Write};
 
 use crate::sys;
 
-/// A fixed line buffer (no allocator needed); text past 240 bytes is cut.
-pub(crate) struct LineBuf {
+/// A fixed line buffer (no allocator needed) for building one log line
+/// with `write!`; text past 240 bytes is cut.
+pub struct LineBuf {
     buf: [u8; 240],
     len: usize,
 }
 
 impl LineBuf {
-    pub(crate) const fn new() -> Self {
+    /// Empty.
+    pub const fn new() -> Self {
         Self {
             buf: [0; 240],
             len: 0,
         }
     }
-    pub(crate) fn as_bytes(&self) -> &[u8] {
+    /// The bytes written so far.
+    pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
+    }
+    /// The text written so far (cut at a character boundary if needed).
+    pub fn as_str(&self) -> &str {
+        match core::str::from_utf8(self.as_bytes()) {
+            Ok(s) => s,
+            Err(e) => core::str::from_utf8(&self.buf[..e.valid_up_to()]).unwrap_or(""),
+        }
+    }
+}
+
+impl Default for LineBuf {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

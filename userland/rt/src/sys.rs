@@ -11,24 +11,7 @@ use abi::{
 /// Raw call: returns r0..r3.
 #[inline(always)]
 fn syscall(nr: Syscall, args: [u32; 6]) -> [u32; 4] {
-    let (r0, r1, r2, r3): (u32, u32, u32, u32);
-    // SAFETY: `svc` enters the kernel, which validates every argument and
-    // writes only r0-r3 (and the caller's IPC buffer, which Rust code only
-    // reaches through `ipc_buffer()`); all other registers are preserved.
-    unsafe {
-        asm!(
-            "svc #0",
-            inlateout("r0") args[0] => r0,
-            inlateout("r1") args[1] => r1,
-            inlateout("r2") args[2] => r2,
-            inlateout("r3") args[3] => r3,
-            in("r4") args[4],
-            in("r5") args[5],
-            in("r7") nr as u32,
-            options(nostack)
-        );
-    }
-    [r0, r1, r2, r3]
+    raw_syscall(nr as u32, args)
 }
 
 #[inline(always)]
@@ -192,10 +175,14 @@ pub fn cap_info(slot: CapSlot) -> Result<(u32, u32, u32), KernelError> {
     Ok((r[1], r[2], r[3]))
 }
 
-/// Any number in r7 (tests of `BadSyscall`).
+/// Any number in r7 (the typed wrappers above use it; tests of
+/// `BadSyscall` call it directly).
+#[inline(always)]
 pub fn raw_syscall(nr: u32, args: [u32; 6]) -> [u32; 4] {
     let (r0, r1, r2, r3): (u32, u32, u32, u32);
-    // SAFETY: as for `syscall`: the kernel validates everything.
+    // SAFETY: `svc` enters the kernel, which validates every argument and
+    // writes only r0-r3 (and the caller's IPC buffer, which Rust code only
+    // reaches through `ipc_buffer()`); all other registers are preserved.
     unsafe {
         asm!(
             "svc #0",
