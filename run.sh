@@ -4,9 +4,19 @@
 #   ./run.sh                 build and boot the default system under QEMU
 #   ./run.sh test            every host test, lint, and every QEMU test
 #   ./run.sh gdb             boot halted with a gdb stub on :1234 (prints the gdb command)
-#   ./run.sh bench           host allocator benchmarks (table + SVG plot)
+#   ./run.sh bench           host allocator benchmarks (table + SVG plot), then the
+#                            QEMU client benchmark (system=bench under -icount: cost per
+#                            vmalloc/vfree/ioremap beside Linux 6.1, goals MET/NOT MET)
 #   ./run.sh lint            cargo fmt --check and clippy (host crates and the ARM kernel)
 #   ./run.sh qemu-test [NAME...]   only the QEMU tests (optionally those whose name contains NAME)
+#
+# Systems (./run.sh run --append system=NAME; add --mem 128M for evil-oom):
+#   demo      memory server + demo client + vmallocinfo (the default)
+#   stress    three clients run Linux's test_vmalloc cases at once, every page verified
+#   evil      a hostile client: every bad request gets its exact error; guard-page overrun
+#   evil-oom  window and RAM exhaustion (NoVirtualSpace, OutOfMemory), zero frames leaked
+#   bench     client-side cost table (use ./run.sh bench: it runs it under -icount)
+#   ipc-test, kbench, bad-images   kernel tests and the IPC/map_pages benchmark
 #
 # Options after the verb (run, gdb, qemu-test) go to tools/runner:
 #   --icount           -icount shift=0 (one guest instruction = 1 ns: repeatable counts)
@@ -61,7 +71,7 @@ lint() {
     say "clippy: host crates"
     cargo clippy -q --all-targets -- -D warnings
     say "clippy: kernel and user tasks (armv7a-none-eabi)"
-    cargo clippy -q -p kernel -p userlib -p ktest -p memsrv -p memtools \
+    cargo clippy -q -p kernel -p userlib -p ktest -p memsrv -p memtools -p blkdrv \
         --target armv7a-none-eabi --release -- -D warnings
 }
 
@@ -94,10 +104,13 @@ lint)
     ;;
 bench)
     ensure_prereqs
+    say "host benchmarks (vmbench)"
     cargo run -q --release -p vmbench -- "$@"
+    say "QEMU benchmark (system=bench, -icount shift=0)"
+    runner bench
     ;;
 -h | --help | help)
-    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'
     ;;
 *)
     echo "unknown verb '$verb' (try ./run.sh help)" >&2

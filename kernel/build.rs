@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 /// Task images the boot manifest may name.
-const IMAGES: &[&str] = &["ktest", "memsrv", "memtools"];
+const IMAGES: &[&str] = &["ktest", "memsrv", "memtools", "blkdrv"];
 
 fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");

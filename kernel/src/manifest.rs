@@ -549,9 +549,181 @@ pub static SYSTEMS: &[System] = &[
         about: "client vmalloc/vfree/ioremap cost beside Linux 6.1 (boot with --icount)",
         tasks: MEMBENCH,
     },
+    System {
+        name: "blk",
+        about: "the virtio-blk driver (disk on virtio-mmio-bus.0) and a client showing the disk",
+        tasks: BLK,
+    },
+    System {
+        name: "blk-test",
+        about:
+            "virtio-blk: the client verifies the host's pattern, writes sectors and reads them back",
+        tasks: BLK_TEST,
+    },
+    System {
+        name: "blk-test2",
+        about: "virtio-blk: a second boot reads back what blk-test wrote",
+        tasks: BLK_TEST2,
+    },
+    System {
+        name: "blk-bench",
+        about: "virtio-blk: 4 MiB sequential read in the driver and through the block service",
+        tasks: BLK_BENCH,
+    },
+    System {
+        name: "blk-poll",
+        about: "virtio-blk without an IRQ capability: completion by polling",
+        tasks: BLK_POLL,
+    },
+    System {
+        name: "blk-nogrant",
+        about: "a driver without a device grant asks to ioremap the virtio transports: refused",
+        tasks: BLK_NOGRANT,
+    },
 ];
 
 /// The system called `name`.
 pub fn find(name: &str) -> Option<&'static System> {
     SYSTEMS.iter().find(|s| s.name == name)
 }
+
+/// Roles of the `blkdrv` image (numbers match `userland/blkdrv/src`): the
+/// low byte is the role, the bits above it its parameter.
+pub mod blk {
+    /// The driver and block service (parameter bit 0: benchmark first).
+    pub const DRIVER: u32 = 1;
+    /// The driver with the benchmark.
+    pub const DRIVER_BENCH: u32 = DRIVER | 1 << 8;
+    /// A block-service client; the parameter is the scenario.
+    pub const CLIENT: u32 = 2;
+    /// Shows the disk.
+    pub const CLIENT_DEMO: u32 = CLIENT | 1 << 8;
+    /// Verifies the host pattern, writes, reads back.
+    pub const CLIENT_FIRST_BOOT: u32 = CLIENT | 2 << 8;
+    /// Reads back what the first boot wrote.
+    pub const CLIENT_SECOND_BOOT: u32 = CLIENT | 3 << 8;
+    /// Benchmark through the service.
+    pub const CLIENT_BENCH: u32 = CLIENT | 4 << 8;
+    /// Asks to ioremap the transports without a grant.
+    pub const NOGRANT: u32 = 3;
+}
+
+/// The virtio-mmio transports of vexpress-a9 (all four in one page).
+const VIRTIO_MMIO: CapSpec = CapSpec::Device {
+    phys: 0x1001_3000,
+    pages: 1,
+};
+/// GIC ID of virtio-mmio transport 0 (SPI 40).
+const VIRTIO0_IRQ: u32 = 72;
+
+const fn blk_task(name: &'static str, role: u32, prio: u8, caps: &'static [CapSpec]) -> TaskSpec {
+    TaskSpec {
+        image: images::BLKDRV,
+        ..client(name, role, prio, caps)
+    }
+}
+
+/// Endpoint 1 is the block service. Driver: task 1, badge 2, granted the
+/// transports; client: task 2, badge 3.
+macro_rules! blk_system {
+    ($driver:expr, $irq:expr, $client:expr) => {
+        &[
+            memserver(&[
+                CapSpec::Endpoint {
+                    ep: 0,
+                    badge: 0,
+                    rights: RECV,
+                },
+                CapSpec::AllFreeRam,
+                CapSpec::Client {
+                    task: 1,
+                    quota_pages: 1024,
+                },
+                VIRTIO_MMIO,
+                CapSpec::Client {
+                    task: 2,
+                    quota_pages: 256,
+                },
+            ]),
+            blk_task(
+                "blkdrv",
+                $driver,
+                2,
+                &[
+                    CapSpec::Endpoint {
+                        ep: 0,
+                        badge: 2,
+                        rights: SEND,
+                    },
+                    $irq,
+                    CapSpec::Endpoint {
+                        ep: 1,
+                        badge: 0,
+                        rights: RECV,
+                    },
+                ],
+            ),
+            blk_task(
+                "blkclient",
+                $client,
+                3,
+                &[
+                    CapSpec::Endpoint {
+                        ep: 0,
+                        badge: 3,
+                        rights: SEND,
+                    },
+                    CapSpec::Endpoint {
+                        ep: 1,
+                        badge: 3,
+                        rights: SEND,
+                    },
+                ],
+            ),
+        ]
+    };
+}
+
+static BLK: &[TaskSpec] = blk_system!(blk::DRIVER, CapSpec::Irq(VIRTIO0_IRQ), blk::CLIENT_DEMO);
+static BLK_TEST: &[TaskSpec] = blk_system!(
+    blk::DRIVER,
+    CapSpec::Irq(VIRTIO0_IRQ),
+    blk::CLIENT_FIRST_BOOT
+);
+static BLK_TEST2: &[TaskSpec] = blk_system!(
+    blk::DRIVER,
+    CapSpec::Irq(VIRTIO0_IRQ),
+    blk::CLIENT_SECOND_BOOT
+);
+static BLK_BENCH: &[TaskSpec] = blk_system!(
+    blk::DRIVER_BENCH,
+    CapSpec::Irq(VIRTIO0_IRQ),
+    blk::CLIENT_BENCH
+);
+static BLK_POLL: &[TaskSpec] = blk_system!(blk::DRIVER, CapSpec::Empty, blk::CLIENT_DEMO);
+
+/// The driver's memory-server client has no Device grant.
+static BLK_NOGRANT: &[TaskSpec] = &[
+    memserver(&[
+        CapSpec::Endpoint {
+            ep: 0,
+            badge: 0,
+            rights: RECV,
+        },
+        CapSpec::AllFreeRam,
+        CapSpec::Client {
+            task: 1,
+            quota_pages: 64,
+        },
+    ]),
+    blk_task(
+        "blkdrv",
+        blk::NOGRANT,
+        2,
+        &[CapSpec::Endpoint {
+            ep: 0,
+            badge: 2,
+            rights: SEND,
+        }],
+    ),
+];

@@ -89,9 +89,9 @@ impl fmt::Debug for PackedBlock {
 }
 
 /// Linux's `vm_struct`: what one area of the window holds. Lives inside its
-/// entry of the busy tree (the address and extent come from there), so an
-/// area costs one entry: 36 bytes on the 32-bit target, 56 on a 64-bit
-/// host (plus B-tree node overhead), plus 4 bytes per frame block.
+/// node of the busy tree (the address and extent come from there), so an
+/// area costs one node: 44 bytes on the 32-bit target (28 of them this
+/// struct), 56 on a 64-bit host, plus 4 bytes per frame block.
 ///
 /// Owned by the server and never cloned: the frames it lists are released
 /// exactly once.

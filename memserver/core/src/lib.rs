@@ -38,11 +38,13 @@
 //!
 //! # Metadata
 //!
-//! A `vm_struct` ([`VmStruct`]) lives in its area's busy-tree entry: one
-//! entry per area (36 bytes on the 32-bit target, asserted at compile time;
-//! 56 on a 64-bit host; B-tree node overhead comes on top, about 1/0.7 for
-//! its typical fill) plus 4 bytes per frame block ([`PackedBlock`]), i.e.
-//! at most 4 bytes per page.
+//! A `vm_struct` ([`VmStruct`]) lives in its area's busy-tree node: one
+//! arena node per area, [`AREA_NODE_SIZE_32`] = 44 bytes on the 32-bit
+//! target (the 36-byte entry — `va_start`, `va_end`, `vm_struct` — plus
+//! two `u32` links; both sizes asserted at compile time on 32-bit targets;
+//! 56 bytes on a 64-bit host, where the `Box` fields double), plus 4 bytes
+//! per frame block ([`PackedBlock`]), i.e. at most 4 bytes per page. The
+//! arena grows by 1/16, so its unused tail adds at most 1/16 on top.
 //!
 //! # Testing seams
 //!
@@ -67,8 +69,20 @@ use buddy::{Block, BuddyError, BuddyPool};
 use core::fmt;
 use vmap::{AllocRequest, Flush, Vmap, VmapError};
 
+/// Bytes of one area's busy-tree node on the 32-bit target: the entry
+/// (`va_start`, `va_end`, a 28-byte [`VmStruct`]) plus 8 bytes of `u32`
+/// links. Checked at compile time whenever this crate is built for a
+/// 32-bit target (the memserver's ARMv7-A build).
+pub const AREA_NODE_SIZE_32: usize = 44;
+
 #[cfg(target_pointer_width = "32")]
 const _: () = assert!(Vmap::<VmStruct>::busy_entry_size() <= 36);
+#[cfg(target_pointer_width = "32")]
+const _: () = assert!(Vmap::<VmStruct>::area_node_size() == AREA_NODE_SIZE_32);
+// The link part is target-independent: on any target the node is the
+// entry plus 8 bytes (the entry's alignment is at most 8, so no padding).
+const _: () =
+    assert!(Vmap::<VmStruct>::area_node_size() == Vmap::<VmStruct>::busy_entry_size() + 8);
 
 /// Memory type of a mapping (ARMv7 short-descriptor TEX/C/B classes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -994,10 +1008,17 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
             + self.scratch.capacity() * core::mem::size_of::<Block>()
     }
 
-    /// Bytes of one area's fixed metadata: its busy-tree entry (key,
-    /// `va_end`, `vm_struct`), before the B-tree's node overhead.
+    /// Bytes of one area's busy-tree entry (`va_start`, `va_end`,
+    /// `vm_struct`), without the tree links (see
+    /// [`MemCore::area_node_size`]).
     pub const fn area_metadata_size() -> usize {
         Vmap::<VmStruct>::busy_entry_size()
+    }
+
+    /// Bytes of one area's busy-tree node on this target: the entry plus
+    /// 8 bytes of links ([`AREA_NODE_SIZE_32`] on the 32-bit target).
+    pub const fn area_node_size() -> usize {
+        Vmap::<VmStruct>::area_node_size()
     }
 
     /// `/proc/vmallocinfo`: one line per live area in address order, then

@@ -343,7 +343,163 @@ fn many_areas_keep_trees_balanced() {
 
 #[test]
 fn node_sizes() {
-    // Host (64-bit) sizes; the free-tree node is pointer-free.
-    assert_eq!(core::mem::size_of::<avl::Node<FreeRange>>(), 24);
+    // Host (64-bit) sizes; both node types are pointer-free, so these are
+    // also the 32-bit sizes.
+    assert_eq!(core::mem::size_of::<avl::Node<FreeRange>>(), 20);
+    assert_eq!(Vmap::<u32>::free_node_size(), 20);
+    assert_eq!(Vmap::<u32>::area_node_size(), 20);
     assert_eq!(Vmap::<u32>::busy_entry_size(), 12);
+}
+
+/// A window of 256 busy 1-page areas (no guard) with 41 two-page holes at
+/// odd pages — big enough for a 2-page request, but with no 2-page-aligned
+/// fit — below an aligned 2-page hole at page 200, and optionally a 4-page
+/// hole at page 240 (Linux's pruning needs size + align - 1 bytes, i.e. 4
+/// pages here).
+fn misaligned_holes(with_big: bool) -> Vmap<u32> {
+    let mut v = window(256, 0);
+    let mut f = |_: &Flush<'_>| {};
+    for i in 0..256 {
+        assert_eq!(alloc(&mut v, AllocRequest::new(P).no_guard()), Ok(i));
+    }
+    let mut free_pages: Vec<u32> = (0..41).flat_map(|j| [4 * j + 1, 4 * j + 2]).collect();
+    free_pages.extend([200, 201]);
+    if with_big {
+        free_pages.extend([240, 241, 242, 243]);
+    }
+    for p in free_pages {
+        v.free(VirtAddr(S + p * P), &mut f).unwrap();
+    }
+    v.check_invariants().unwrap();
+    assert_eq!(v.stats().free_ranges, 42 + u32::from(with_big));
+    v
+}
+
+#[test]
+fn aligned_search_is_exact_within_budget() {
+    // Unlimited budget: the lowest aligned fit, page 200.
+    let mut v = misaligned_holes(true);
+    v.set_exact_align_budget(u32::MAX);
+    let req = AllocRequest::new(2 * P).align(2 * P).no_guard();
+    assert_eq!(alloc(&mut v, req), Ok(200));
+    v.check_invariants().unwrap();
+    // Few misaligned ranges below the fit: exact even with the default.
+    let mut v = window(64, 0);
+    assert_eq!(alloc(&mut v, AllocRequest::new(P).no_guard()), Ok(0));
+    assert_eq!(alloc(&mut v, req), Ok(2));
+}
+
+#[test]
+fn aligned_search_prunes_past_the_budget() {
+    // 41 misaligned ranges exceed the budget: the walk switches to Linux's
+    // pruning on size + align - 1 (4 pages), which skips subtrees holding
+    // only the small holes and ends at the 4-page hole — unless a node it
+    // passes on the way (checked with the exact size, as Linux's
+    // is_within_this_va does) is the aligned 2-page hole, which depends on
+    // the tree's shape. Either answer is a valid aligned fit.
+    for budget in [EXACT_ALIGN_BUDGET, 1] {
+        let mut v = misaligned_holes(true);
+        v.set_exact_align_budget(budget);
+        let req = AllocRequest::new(2 * P).align(2 * P).no_guard();
+        let a = alloc(&mut v, req).unwrap();
+        assert!(a == 200 || a == 240, "{a}");
+        v.check_invariants().unwrap();
+    }
+}
+
+#[test]
+fn aligned_search_falls_back_to_exact_when_pruning_finds_nothing() {
+    // No range of 4 pages: pruning finds nothing, the exhaustive exact
+    // search still finds the aligned 2-page hole, so the request does not
+    // fail while a fit exists.
+    let mut v = misaligned_holes(false);
+    let req = AllocRequest::new(2 * P).align(2 * P).no_guard();
+    assert_eq!(alloc(&mut v, req), Ok(200));
+    v.check_invariants().unwrap();
+    // And fails once none is left.
+    assert_eq!(alloc(&mut v, req), Err(VmapError::NoVirtualSpace));
+    v.check_invariants().unwrap();
+}
+
+/// The arena AVL against a `BTreeMap`: random inserts and removes, order,
+/// balance, slot recycling and the augmented maximum checked after each.
+#[test]
+fn avl_random_against_btreemap() {
+    #[derive(Default)]
+    struct It {
+        k: u32,
+        v: u32,
+        max: u32,
+    }
+    impl Item for It {
+        const AUGMENTED: bool = true;
+        fn key(&self) -> u32 {
+            self.k
+        }
+        fn aug(&self) -> u32 {
+            self.max
+        }
+        fn set_aug(&mut self, c: u32) {
+            self.max = self.v.max(c);
+        }
+    }
+    let mut t: Avl<It> = Avl::new();
+    let mut m = std::collections::BTreeMap::new();
+    let mut x = 0x1234_5678u32;
+    for step in 0..20_000u32 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let k = x % 2048;
+        let v = (x >> 11) % 1000;
+        if m.contains_key(&k) {
+            let it = t.remove(k).expect("present");
+            assert_eq!((it.k, it.v), (k, m.remove(&k).unwrap()));
+        } else if x & 1 == 0 {
+            t.insert(It { k, v, max: 0 });
+            m.insert(k, v);
+        } else {
+            assert!(t.remove(k).is_none());
+            // In-place change of a present item, then the path fix.
+            if let Some((&k2, _)) = m.range(k..).next() {
+                let n = t.get(k2);
+                t.item_mut(n).v = v;
+                t.fix_path(k2);
+                m.insert(k2, v);
+            }
+        }
+        if step % 64 == 0 || m.len() < 8 {
+            t.check().unwrap();
+            assert_eq!(t.len() as usize, m.len());
+            let keys: Vec<u32> = t.iter().map(|n| t.item(n).k).collect();
+            assert!(keys.iter().copied().eq(m.keys().copied()));
+            assert_eq!(t.aug(t.root), m.values().copied().max().unwrap_or(0));
+            // Every subtree's maximum is exact.
+            fn sub(t: &Avl<It>, n: u32) -> u32 {
+                if n == NIL {
+                    return 0;
+                }
+                let node = t.node(n);
+                let m = node
+                    .item
+                    .v
+                    .max(sub(t, node.left()))
+                    .max(sub(t, node.right()));
+                assert_eq!(m, node.item.max);
+                m
+            }
+            sub(&t, t.root);
+            let f = t.floor(k);
+            let want = m.range(..=k).next_back().map(|(&k, _)| k);
+            assert_eq!((f != NIL).then(|| t.item(f).k), want);
+        }
+    }
+    // Removing everything leaves an empty tree whose slots are all recycled.
+    let keys: Vec<u32> = m.keys().copied().collect();
+    for k in keys {
+        t.remove(k).unwrap();
+    }
+    t.check().unwrap();
+    assert_eq!(t.root, NIL);
+    assert!(t.capacity() <= 2048 + 2048 / 16 + 256);
 }

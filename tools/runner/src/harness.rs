@@ -2,7 +2,7 @@
 //! expected lines in order (regexes), forbidden lines, and the exit status.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -164,4 +164,31 @@ pub fn check(test: &QemuTest, outcome: &Outcome) -> Vec<String> {
         Some(_) => {}
     }
     problems
+}
+
+/// `cfg` with its test disk (if any) attached as the first drive, and the
+/// disk's path (`<dir>/<image>`).
+pub fn with_disk(cfg: &QemuConfig, dir: &Path) -> (QemuConfig, Option<PathBuf>) {
+    let mut cfg = cfg.clone();
+    let path = cfg.disk.map(|d| dir.join(d.image));
+    if let Some(p) = &path {
+        cfg.drives.insert(0, p.clone());
+    }
+    (cfg, path)
+}
+
+/// Runs the test disk's `prepare` hook.
+pub fn prepare_disk(cfg: &QemuConfig, path: Option<&Path>) -> Result<(), String> {
+    match (cfg.disk.and_then(|d| d.prepare), path) {
+        (Some(prepare), Some(p)) => prepare(p),
+        _ => Ok(()),
+    }
+}
+
+/// Runs the test disk's `verify` hook.
+pub fn verify_disk(cfg: &QemuConfig, path: Option<&Path>) -> Result<(), String> {
+    match (cfg.disk.and_then(|d| d.verify), path) {
+        (Some(verify), Some(p)) => verify(p),
+        _ => Ok(()),
+    }
 }

@@ -5,11 +5,13 @@
 //! runner run   [options] [-- qemu args]   boot, show the console, exit with the guest's status
 //! runner gdb   [options]                  boot halted with the gdb stub on :1234
 //! runner test  [--list] [NAME...]         run the QEMU tests (all, or those whose name contains NAME)
+//! runner bench [options]                 boot system=bench under -icount, exit with the guest's status
 //! runner build                            build the kernel image and print its path
 //! options: --icount  --smp N  --mem SIZE  --mem-param  --append "k=v ..."
 //!          --drive FILE  --timeout SECS (0 = none)
 //! ```
 
+mod blk_tests;
 mod harness;
 mod qemu;
 mod tests;
@@ -22,7 +24,7 @@ use qemu::QemuConfig;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: runner run|gdb|test|build [--icount] [--smp N] [--mem SIZE] [--mem-param] \
+        "usage: runner run|gdb|test|bench|build [--icount] [--smp N] [--mem SIZE] [--mem-param] \
          [--append \"k=v ...\"] [--drive FILE] [--timeout SECS] [--list] [NAME...] [-- QEMU ARGS]"
     );
     ExitCode::from(64)
@@ -103,6 +105,7 @@ fn main() -> ExitCode {
         "run" => run(opts),
         "gdb" => gdb(opts),
         "test" => test(opts),
+        "bench" => bench(opts),
         _ => usage(),
     }
 }
@@ -151,6 +154,16 @@ fn run(mut opts: Options) -> ExitCode {
     }
 }
 
+/// The memory server's client-side benchmark (`userland/memtools/src/
+/// bench.rs`): its figures are guest instructions, so it always runs under
+/// `-icount shift=0`.
+fn bench(mut opts: Options) -> ExitCode {
+    opts.cfg.icount = true;
+    opts.cfg.append.retain(|w| !w.starts_with("system="));
+    opts.cfg.append.push("system=bench".into());
+    run(opts)
+}
+
 fn gdb(mut opts: Options) -> ExitCode {
     let elf = match qemu::build_kernel() {
         Ok(e) => e,
@@ -190,7 +203,12 @@ fn test(opts: Options) -> ExitCode {
     let _ = std::fs::create_dir_all(&log_dir);
     let (mut passed, mut failed) = (0, 0);
     for t in &selected {
-        let outcome = match harness::boot(&elf, &t.config, t.timeout, false) {
+        let (cfg, disk) = harness::with_disk(&t.config, &log_dir);
+        let mut problems = Vec::new();
+        if let Err(e) = harness::prepare_disk(&cfg, disk.as_deref()) {
+            problems.push(format!("disk image not prepared: {e}"));
+        }
+        let outcome = match harness::boot(&elf, &cfg, t.timeout, false) {
             Ok(o) => o,
             Err(e) => return fail(&e),
         };
@@ -199,11 +217,14 @@ fn test(opts: Options) -> ExitCode {
             &log_path,
             format!(
                 "$ {}\n{}",
-                qemu::describe(&qemu::command(&elf, &t.config)),
+                qemu::describe(&qemu::command(&elf, &cfg)),
                 outcome.log
             ),
         );
-        let problems = harness::check(t, &outcome);
+        problems.extend(harness::check(t, &outcome));
+        if let Err(e) = harness::verify_disk(&cfg, disk.as_deref()) {
+            problems.push(format!("disk image check: {e}"));
+        }
         if problems.is_empty() {
             passed += 1;
             println!("qemu test {:32} ok ({:.1?})", t.name, outcome.elapsed);

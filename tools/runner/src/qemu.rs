@@ -20,8 +20,28 @@ pub struct QemuConfig {
     pub gdb: bool,
     /// Raw disk images to attach as virtio-blk on transport N.
     pub drives: Vec<PathBuf>,
+    /// A disk image a test prepares before the boot and checks after it
+    /// (attached as the first drive; `test` only, see [`TestDisk`]).
+    pub disk: Option<TestDisk>,
     /// Extra QEMU arguments, verbatim.
     pub extra: Vec<String>,
+}
+
+/// A hook on a test's disk image file.
+pub type DiskHook = fn(&Path) -> Result<(), String>;
+
+/// A test's disk image: a file in the QEMU log directory, written by
+/// `prepare` before QEMU starts and checked by `verify` after it exits.
+/// Tests naming the same `image` share the file (a second boot sees what
+/// the first wrote).
+#[derive(Clone, Copy, Debug)]
+pub struct TestDisk {
+    /// File name under `<target>/qemu-logs/`.
+    pub image: &'static str,
+    /// Writes (or checks) the image before the boot.
+    pub prepare: Option<DiskHook>,
+    /// Checks the image after the boot.
+    pub verify: Option<DiskHook>,
 }
 
 impl Default for QemuConfig {
@@ -34,6 +54,7 @@ impl Default for QemuConfig {
             append: Vec::new(),
             gdb: false,
             drives: Vec::new(),
+            disk: None,
             extra: Vec::new(),
         }
     }
@@ -57,7 +78,7 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// User task binaries embedded into the kernel image.
-pub const USER_TASKS: &[&str] = &["ktest", "memsrv", "memtools"];
+pub const USER_TASKS: &[&str] = &["ktest", "memsrv", "memtools", "blkdrv"];
 
 fn cargo_build(args: &[&str], envs: &[(&str, &Path)]) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

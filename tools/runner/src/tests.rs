@@ -52,7 +52,225 @@ pub fn all() -> Vec<QemuTest> {
     let t = Duration::from_secs(60);
     let mut tests = boot_tests(t);
     tests.extend(task_tests(t));
+    tests.extend(memserver_tests(t));
+    tests.extend(crate::blk_tests::tests(t));
     tests
+}
+
+/// A pattern built at run time, kept for the life of the runner (the test
+/// tables hold `&'static str`; the suite is built once per process).
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+/// The stress suite's cases (`userland/memtools/src/stress.rs`) and whether
+/// each is an expected failure, as in Linux's `test_vmalloc`.
+const STRESS_CASES: &[(&str, bool)] = &[
+    ("fix_size_alloc_test", false),
+    ("full_fit_alloc_test", false),
+    ("long_busy_list_alloc_test", false),
+    ("random_size_alloc_test", false),
+    ("fix_align_alloc_test", false),
+    ("random_size_align_alloc_test", false),
+    ("align_shift_alloc_test", true),
+    ("pcpu_alloc_test", false),
+    ("vmap_frames_test", false),
+];
+
+/// Every stress case passes (or fails as expected) in each of the three
+/// stress tasks.
+fn stress_summaries() -> Vec<&'static str> {
+    let mut v = Vec::new();
+    for task in ["stress1", "stress2", "stress3"] {
+        for (case, xfail) in STRESS_CASES {
+            let (p, x) = if *xfail { (0, 1) } else { (1, 0) };
+            v.push(leak(format!(
+                r"^\[ *[0-9.]+\] INFO  \[{task}\] Summary: {case} passed: {p} failed: 0 xfailed: {x} loops: \d+ avg: \d+ ticks$"
+            )));
+        }
+        v.push(leak(format!(
+            r"\[{task}\] stress: all 9 test cases passed, \d+ pages written and verified \(seed \d\)$"
+        )));
+        v.push(leak(format!(
+            r"\[{task}\] stress: align_shift: [45] alignments of 128 MiB or more refused \(expected\)"
+        )));
+    }
+    v
+}
+
+/// Every bad request of the `evil` client and the exact error it must get
+/// (`userland/memtools/src/evil.rs`).
+const EVIL_REFUSALS: &[&str] = &[
+    "vfree(area + 0x10) (unaligned) -> UnalignedAddress",
+    "vfree(area + 1 page) (inside, not the start) -> NotFound",
+    "vfree(0x4e000000) (unknown) -> NotFound",
+    "vfree(0x00001000) (below the window) -> NotFound",
+    "vfree twice (double free) -> NotFound",
+    "vfree(foreign area) -> NotOwner",
+    "iounmap(foreign area) -> NotOwner",
+    "virt_to_phys(foreign area) -> NotOwner",
+    "vmap(dma = foreign area) -> NotOwner",
+    "vmalloc(0) -> InvalidSize",
+    "vmalloc(0xfffff001) (overflows when rounded) -> InvalidSize",
+    "vmalloc(1 GiB) (more than RAM) -> TooLarge",
+    "vmalloc(align 0) -> BadAlignment",
+    "vmalloc(align 3 pages) (not a power of two) -> BadAlignment",
+    "vmalloc(align 2 GiB) (larger than the window) -> BadAlignment",
+    "vmalloc(65 pages) (quota 64) -> QuotaExceeded",
+    "vmalloc(1 page) past the quota -> QuotaExceeded",
+    "dma_alloc(0) -> InvalidSize",
+    "dma_alloc(1M pages) -> TooLarge",
+    "ioremap(RAM 0x68000000) -> PermissionDenied",
+    "ioremap(kernel 0x60100000) -> PermissionDenied",
+    "ioremap(uart0 0x10009000) (not granted) -> PermissionDenied",
+    "ioremap(sysregs, 2 pages) (grant is 1 page) -> PermissionDenied",
+    "ioremap(sysregs, size 0) -> InvalidSize",
+    "ioremap(0xfffff000, 8 KiB) (past 4 GiB) -> InvalidSize",
+    "vfree(ioremap area) -> WrongAreaKind",
+    "iounmap(vmalloc area) -> WrongAreaKind",
+    "dma_free(vmalloc area) -> WrongAreaKind",
+    "vmap(dma = vmalloc area) -> WrongAreaKind",
+    "vmap(kernel frame 0x60100) -> NotOwner",
+    "vmap(device frame 0x10000) (ioremap it instead) -> NotOwner",
+    "vmap(0 runs) -> InvalidSize",
+    "vmap(run of 0 frames) -> InvalidSize",
+    "vmap(run of 4G-1 frames) -> TooLarge",
+    "vmap(own frame + the 4095 after it) -> NotOwner",
+    "virt_to_phys(guard page) -> NotFound",
+    "empty message -> Malformed",
+    "header cut to 6 bytes -> Malformed",
+    "truncated payload (len says 9, 5 sent) -> Malformed",
+    "truncated payload (len 5) -> Malformed",
+    "garbage payload (0xff x 12) -> Malformed",
+    "unknown vmalloc flag bits -> Malformed",
+    "trailing byte after a ping -> Malformed",
+    "protocol version 2 -> UnsupportedVersion",
+    "protocol version 0 -> UnsupportedVersion",
+    "unknown opcode 99 -> UnknownOpcode",
+    "a reply opcode as a request -> UnknownOpcode",
+    "the error opcode as a request -> UnknownOpcode",
+    "4096-byte message, 4083 trailing bytes -> Malformed",
+];
+
+/// Lines no hostile-client run may print: a kernel fault or panic, a
+/// task's `error!` (a wrong error code, a damaged area, a write into the
+/// guard page that did not fault), a server leak.
+const EVIL_FAILURE: &[&str] = &[
+    r"KERNEL FAULT",
+    r"KERNEL PANIC",
+    r"\] ERROR: ",
+    r"panic:",
+    r"LEAK",
+];
+
+fn evil_refusals() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = EVIL_REFUSALS
+        .iter()
+        .map(|r| leak(format!(r"\[evil\] evil: {} ok$", regex::escape(r))))
+        .collect();
+    v.push(r"\[innocent\] innocent: holding 0x[0-9a-f]{8}-0x[0-9a-f]{8} for evil to try");
+    v.push(r"\[evil\] evil: found the innocent client's area at 0x[0-9a-f]{8}");
+    v.push(r"\[evil\] evil: quota full after \d+ more 1-page areas");
+    v.push(r"\[innocent\] innocent: area intact after evil's attempts; freed");
+    v
+}
+
+/// Tests of the memory server under load and under attack (systems
+/// `stress`, `evil`, `evil-oom` and `bench`: `kernel/src/manifest.rs`,
+/// `userland/memtools`).
+fn memserver_tests(t: Duration) -> Vec<QemuTest> {
+    vec![
+    QemuTest {
+        name: "memserver-stress",
+        about: "three clients run Linux's test_vmalloc cases at once; every page verified; nothing leaked",
+        config: system("stress"),
+        expect: vec![
+            r"\[memserver\] memserver: pool .* 3 clients, 0 device grants",
+            r"\[memserver\] memserver: client \d exited \(code 0\)",
+            r"\[memserver\] memserver: client \d exited \(code 0\)",
+            r"\[memserver\] memserver: client \d exited \(code 0\)",
+            r"\[memserver\] memserver: all clients gone; buddy free frames (\d+) == boot value \d+: nothing leaked",
+            r"system: root task memserver ended \(exit 0\)",
+        ],
+        expect_unordered: stress_summaries(),
+        forbid: [TASK_FAILURE, &[r"\bfailed: [1-9]", r"MISMATCH", r"panic"]].concat(),
+        exit_code: 0,
+        timeout: t,
+    },
+    QemuTest {
+        name: "memserver-evil",
+        about: "a hostile client: every bad request gets its exact error, the server stays alive, a guard-page overrun is reported and the client killed; nothing leaked",
+        config: system("evil"),
+        expect: vec![
+            r"\[memserver\] memserver: pool .* 2 clients, 1 device grants",
+            leak(format!(
+                r"\[evil\] evil: all {} bad requests refused with their exact errors; server alive \(ping answered\)$",
+                EVIL_REFUSALS.len()
+            )),
+            r"\[evil\] evil: writing past the end of 0x[0-9a-f]{8}-0x[0-9a-f]{8} into its guard page",
+            r"WARN +task evil \(id 2\) faulted: DataAbort at 0x[0-9a-f]{8}",
+            r"\[memserver\] WARN: memserver: client 2 faulted at 0x[0-9a-f]{8}: overran area 0x[0-9a-f]{8}-0x[0-9a-f]{8} \(8192 bytes, caller 0x0badc0de\)$",
+            r"\[memserver\] memserver: client 2 reclaimed: client 2: reclaimed \d+ areas, \d+ pages unmapped, \d+ frames released",
+            r"\[memserver\] memserver: all clients gone; buddy free frames (\d+) == boot value \d+: nothing leaked",
+            r"system: root task memserver ended \(exit 0\)",
+        ],
+        expect_unordered: evil_refusals(),
+        forbid: EVIL_FAILURE.to_vec(),
+        exit_code: 0,
+        timeout: t,
+    },
+    QemuTest {
+        name: "memserver-exhaustion",
+        about: "with 128 MiB of RAM: a full window gets NoVirtualSpace, an empty pool OutOfMemory; zero frames leaked",
+        config: QemuConfig {
+            mem: "128M".into(),
+            ..system("evil-oom")
+        },
+        expect: vec![
+            r"\[memserver\] memserver: pool 0x[0-9a-f]{8}-0x67ffffff",
+            r"\[exhaust\] exhaust: window full after \d+ aliases of 4 MiB: vmap -> Server\(NoVirtualSpace\)$",
+            r"\[exhaust\] exhaust: vmalloc\(8 MiB\) on a full window -> Err\(Server\(NoVirtualSpace\)\); free frames (\d+) -> (\d+)$",
+            r"\[exhaust\] exhaust: RAM full after \d+ areas of 1 MiB \(\d+ frames left\): vmalloc -> Server\(OutOfMemory\)$",
+            r"\[exhaust\] exhaust: RAM full after \d+ areas of 1 MiB \(\d+ frames left\): vmalloc -> Server\(OutOfMemory\)$",
+            r"\[exhaust\] exhaust: second round \d+ areas / \d+ frames left == first round \d+ / \d+: zero frames leaked",
+            r"\[exhaust\] exhaust: NoVirtualSpace and OutOfMemory as expected; zero frames leaked",
+            r"\[memserver\] memserver: client 2 exited \(code 0\)",
+            r"\[memserver\] memserver: all clients gone; buddy free frames (\d+) == boot value \d+: nothing leaked",
+            r"system: root task memserver ended \(exit 0\)",
+        ],
+        expect_unordered: vec![],
+        forbid: TASK_FAILURE.to_vec(),
+        exit_code: 0,
+        timeout: t,
+    },
+    QemuTest {
+        name: "memserver-bench-icount",
+        about: "client vmalloc/vfree/ioremap cost table beside Linux 6.1 under -icount (figures printed, not asserted)",
+        config: QemuConfig {
+            icount: true,
+            ..system("bench")
+        },
+        expect: vec![
+            r"\[bench\] \| operation +\| loops \| +ours \| Linux 6.1 \| ours/Linux \| goal +\|$",
+            r"\[bench\] \| ping \(request round trip, no work\) +\| +\d+ \| +\d+ \| +- \| +- \| - +\|$",
+            r"\[bench\] \| vmalloc\+vfree, 1 page +\| +\d+ \| +\d+ \| +4050 \| +\d+\.\d\dx \| <= 0\.75x (MET|NOT MET) +\|$",
+            r"\[bench\] \| vmalloc\+vfree, 4 pages +\| .* \| +6979 \| +\d+\.\d\dx \| - +\|$",
+            r"\[bench\] \| vmalloc\+vfree, 16 pages +\| .* \| +19150 \| +\d+\.\d\dx \| <= 0\.40x (MET|NOT MET) +\|$",
+            r"\[bench\] \| vmalloc\+vfree, 64 pages +\| .* \| +67843 \| +\d+\.\d\dx \| <= 0\.30x (MET|NOT MET) +\|$",
+            r"\[bench\] \| vmalloc\+vfree, random 1-100 pages +\| .* \| +53880 \| ",
+            r"\[bench\] \| vmalloc\+vfree, 1 page, 5,000 live +\| .* \| +4485 \| ",
+            r"\[bench\] \| vmalloc\+vfree, 1 page, into holes \(8,192 live\) +\| .* \| +4830 \| ",
+            r"\[bench\] \| vmalloc\+vfree, 1 page, 16-page alignment +\| .* \| +6361 \| ",
+            r"\[bench\] \| ioremap\+iounmap, 1 page +\| .* \| +2476 \| ",
+            r"\[bench\] bench: [0-3] of 3 goals met$",
+            r"\[memserver\] memserver: all clients gone; buddy free frames (\d+) == boot value \d+: nothing leaked",
+            r"system: root task memserver ended \(exit 0\)",
+        ],
+        expect_unordered: vec![],
+        forbid: TASK_FAILURE.to_vec(),
+        exit_code: 0,
+        timeout: t,
+    }]
 }
 
 /// Tests of user tasks, IPC, capabilities and the memory calls (system

@@ -1,15 +1,38 @@
 //! Baseline: Linux 3.0's `alloc_vmap_area` / `free_vmap_area` with lazy
-//! purge, transcribed from mm/vmalloc.c (v3.0).
+//! purge, plus the `vmlist` of `vm_struct`s that 3.0's `vmalloc`/`vfree`
+//! maintain, transcribed from mm/vmalloc.c (v3.0).
 //!
-//! Busy areas only, in an address-ordered tree (a `BTreeMap` stands in for
-//! the rb-tree: same O(log n) lookup, amortised O(1) in-order successor).
-//! The search starts at `free_vmap_cache` (the last allocated node) unless
-//! the request is "more permissive" than the cached one (smaller than the
-//! largest hole seen below the cache, lower `vstart`, smaller alignment),
-//! in which case it walks the busy areas from `vstart` one by one. Lazily
-//! freed areas stay in the tree (`VM_LAZY_FREE`) until a purge, which walks
-//! the whole area list. Not modelled: 3.0's `vmlist` insert/remove (another
-//! linear walk per vmalloc/vfree), so the baseline is if anything fast.
+//! * Busy areas only, in an address-ordered tree (a `BTreeMap` stands in
+//!   for the rb-tree: same O(log n) lookup, amortised O(1) in-order
+//!   successor, and if anything faster than a pointer-linked rb-tree). The
+//!   search starts at `free_vmap_cache` (the last allocated node) unless the
+//!   request is "more permissive" than the cached one (smaller than the
+//!   largest hole seen below the cache, lower `vstart`, smaller alignment),
+//!   in which case it walks the busy areas from `vstart` one by one
+//!   (`cached_hole_size` / `cached_vstart` / `cached_align`). Lazily freed
+//!   areas stay in the tree (`VM_LAZY_FREE`) until a purge, which walks the
+//!   whole area list; `__free_vmap_area` applies 3.0's cache reset rules.
+//! * `vmlist`: every successful `__get_vm_area_node` links the new
+//!   `vm_struct` into the address-sorted, singly linked `vmlist` by a
+//!   linear walk from the head (3.0: `insert_vmalloc_vm`, which 3.1 split
+//!   into `setup_vmalloc_vm` + `insert_vmalloc_vmlist`: `for (p = &vmlist;
+//!   (tmp = *p) != NULL; p = &tmp->next) if (tmp->addr >= vm->addr)
+//!   break;`), and every `vfree` → `remove_vm_area` unlinks it by a linear
+//!   walk (`for (p = &vmlist; (tmp = *p) != vm; p = &tmp->next);`) before
+//!   the vmap area goes lazy. The `vm_struct`s live in a slab-like arena
+//!   (32-bit-sized records, `u32` links), which is kinder to the cache than
+//!   kmalloc'd nodes, so the baseline is if anything fast.
+//!
+//! Assumed rather than verified against the v3.0 source (the stored
+//! mm/vmalloc.c is a newer one): the exact 3.0 function names of the list
+//! walk, and that `find_vmap_area` in `remove_vm_area` is one rb-tree
+//! lookup (modelled by the `BTreeMap` lookup in [`Linux30::free`]).
+//!
+//! Set-up mode ([`Linux30::set_setup`]): the benchmark fills the window
+//! with up to 200k areas before measuring; walking `vmlist` for each would
+//! cost O(n²) (minutes) without changing the state reached, so in set-up
+//! mode the list position comes from the tree (predecessor lookup) and a
+//! back link. Measured operations always walk the list as 3.0 does.
 
 use std::collections::BTreeMap;
 use std::ops::Bound::{Excluded, Unbounded};
@@ -18,6 +41,27 @@ use std::ops::Bound::{Excluded, Unbounded};
 struct Va {
     end: u32,
     lazy: bool,
+    /// The `vm_struct` (arena index) while the area is on `vmlist`.
+    vm: u32,
+}
+
+const NIL: u32 = u32::MAX;
+
+/// 3.0's `struct vm_struct` (32 bytes on a 32-bit kernel), plus the
+/// set-up-only back link.
+#[derive(Clone, Copy, Default)]
+#[allow(dead_code)]
+struct VmStruct {
+    next: u32,
+    addr: u32,
+    size: u32,
+    flags: u32,
+    pages: u32,
+    nr_pages: u32,
+    phys_addr: u32,
+    caller: u32,
+    /// Not in Linux: used only in set-up mode for O(1) unlinking.
+    prev: u32,
 }
 
 pub struct Linux30 {
@@ -30,6 +74,12 @@ pub struct Linux30 {
     vend: u32,
     lazy_nr: u32,
     lazy_max: u32,
+    /// `vmlist` head and the `vm_struct` arena (free slots chained by
+    /// `next`).
+    vmlist: u32,
+    vms: Vec<VmStruct>,
+    free_vm: u32,
+    setup: bool,
 }
 
 fn align_up(x: u64, a: u64) -> u64 {
@@ -48,11 +98,136 @@ impl Linux30 {
             vend,
             lazy_nr: 0,
             lazy_max,
+            vmlist: NIL,
+            vms: Vec::new(),
+            free_vm: NIL,
+            setup: false,
         }
     }
 
-    /// `alloc_vmap_area(size, align, vstart, vend)`; `None` is -EBUSY.
+    /// Set-up mode on or off (see the module documentation).
+    pub fn set_setup(&mut self, on: bool) {
+        self.setup = on;
+    }
+
+    /// Live `vm_struct`s on `vmlist` (for the self-check).
+    pub fn vmlist_len(&self) -> usize {
+        let mut n = 0;
+        let mut at = self.vmlist;
+        let mut last = 0;
+        while at != NIL {
+            let vm = self.vms[at as usize];
+            assert!(n == 0 || vm.addr > last, "vmlist out of order");
+            last = vm.addr;
+            n += 1;
+            at = vm.next;
+        }
+        n
+    }
+
+    fn vm_alloc(&mut self, addr: u32, size: u32) -> u32 {
+        let vm = VmStruct {
+            next: NIL,
+            addr,
+            size,
+            flags: 0x2, // VM_ALLOC
+            prev: NIL,
+            ..VmStruct::default()
+        };
+        if self.free_vm != NIL {
+            let i = self.free_vm;
+            self.free_vm = self.vms[i as usize].next;
+            self.vms[i as usize] = vm;
+            i
+        } else {
+            self.vms.push(vm);
+            (self.vms.len() - 1) as u32
+        }
+    }
+
+    /// `insert_vmalloc_vm`: link `vm` into the address-sorted `vmlist`.
+    fn insert_vmlist(&mut self, vm: u32) {
+        let addr = self.vms[vm as usize].addr;
+        let prev = if self.setup {
+            // The live predecessor, found through the tree.
+            self.tree
+                .range(..addr)
+                .rev()
+                .find(|(_, v)| !v.lazy)
+                .map_or(NIL, |(_, v)| v.vm)
+        } else {
+            // for (p = &vmlist; (tmp = *p) != NULL; p = &tmp->next)
+            //         if (tmp->addr >= vm->addr) break;
+            let mut prev = NIL;
+            let mut tmp = self.vmlist;
+            while tmp != NIL {
+                let t = &self.vms[tmp as usize];
+                if t.addr >= addr {
+                    break;
+                }
+                prev = tmp;
+                tmp = t.next;
+            }
+            prev
+        };
+        let next = if prev == NIL {
+            self.vmlist
+        } else {
+            self.vms[prev as usize].next
+        };
+        // vm->next = *p; *p = vm;
+        self.vms[vm as usize].next = next;
+        self.vms[vm as usize].prev = prev;
+        if next != NIL {
+            self.vms[next as usize].prev = vm;
+        }
+        if prev == NIL {
+            self.vmlist = vm;
+        } else {
+            self.vms[prev as usize].next = vm;
+        }
+    }
+
+    /// `remove_vm_area`'s unlink.
+    fn remove_vmlist(&mut self, vm: u32) {
+        let prev = if self.setup {
+            self.vms[vm as usize].prev
+        } else {
+            // for (p = &vmlist; (tmp = *p) != vm; p = &tmp->next) ;
+            let mut prev = NIL;
+            let mut tmp = self.vmlist;
+            while tmp != vm {
+                prev = tmp;
+                tmp = self.vms[tmp as usize].next;
+            }
+            prev
+        };
+        // *p = tmp->next;
+        let next = self.vms[vm as usize].next;
+        if prev == NIL {
+            self.vmlist = next;
+        } else {
+            self.vms[prev as usize].next = next;
+        }
+        if next != NIL {
+            self.vms[next as usize].prev = prev;
+        }
+        self.vms[vm as usize].next = self.free_vm;
+        self.free_vm = vm;
+    }
+
+    /// `__get_vm_area_node(size, align, ...)`: `alloc_vmap_area` then the
+    /// `vmlist` insert; `None` is -EBUSY.
     pub fn alloc(&mut self, size: u32, align: u32) -> Option<u32> {
+        let a = self.alloc_vmap_area(size, align)?;
+        let vm = self.vm_alloc(a, size);
+        self.tree.get_mut(&a).expect("just inserted").vm = vm;
+        self.insert_vmlist(vm);
+        Some(a)
+    }
+
+    /// `alloc_vmap_area(size, align, vstart, vend)`.
+    fn alloc_vmap_area(&mut self, size: u32, align: u32) -> Option<u32> {
         let (size, align) = (u64::from(size), u64::from(align));
         let (vstart, vend) = (u64::from(self.vstart), u64::from(self.vend));
         let mut purged = false;
@@ -122,6 +297,7 @@ impl Linux30 {
                     Va {
                         end: (addr + size) as u32,
                         lazy: false,
+                        vm: NIL,
                     },
                 );
                 self.free_vmap_cache = Some(a);
@@ -151,11 +327,20 @@ impl Linux30 {
         self.tree.remove(&start);
     }
 
-    /// `free_vmap_area_noflush`: mark lazy, purge past the threshold.
+    /// `vfree` → `remove_vm_area` (rb-tree lookup, `vmlist` unlink) →
+    /// `free_unmap_vmap_area` (mark lazy, purge past the threshold).
     pub fn free(&mut self, start: u32) {
+        let mut unlink = NIL;
         if let Some(va) = self.tree.get_mut(&start) {
-            va.lazy = true;
-            self.lazy_nr += (va.end - start) >> 12;
+            if !va.lazy {
+                va.lazy = true;
+                self.lazy_nr += (va.end - start) >> 12;
+                unlink = va.vm;
+                va.vm = NIL;
+            }
+        }
+        if unlink != NIL {
+            self.remove_vmlist(unlink);
         }
         if self.lazy_nr > self.lazy_max {
             self.purge();

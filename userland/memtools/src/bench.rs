@@ -1,0 +1,293 @@
+//! The client-side cost benchmark: guest instructions per vmalloc + vfree
+//! (and ioremap + iounmap) as a client sees them — IPC round trips, the
+//! server's work and the kernel's map/unmap calls included — beside Linux
+//! 6.1's in-kernel figures on the same emulated CPU (PLATFORM.md, "Linux on
+//! the same emulated CPU"), with the ratio and the goals.
+//!
+//! Meaningful under `-icount shift=0` (`runner bench`, `./run.sh bench`):
+//! one global-timer tick is then 10 guest instructions. As in Linux's
+//! figures, every allocated page is touched once.
+
+use alloc::vec::Vec;
+use core::fmt::Write;
+
+use abi::{PhysAddr, VirtAddr, PAGE_SIZE};
+use log::{error, info};
+use memclient::{ClientError, IoMemType, VmallocFlags};
+use userlib::mem;
+
+use crate::info::Line;
+use crate::stress::{ticks, Client, Rng};
+use crate::MEMSERVER;
+
+const P: u32 = PAGE_SIZE;
+/// Instructions per global-timer tick under `-icount shift=0`.
+const INSNS_PER_TICK: u64 = 10;
+/// The device the manifest grants the bench client (sysregs).
+const SYSREGS: u32 = 0x1000_0000;
+/// Caller tag of the benchmark's areas ("bnch").
+const TAG: u32 = 0x626e_6368;
+
+/// What one row measures.
+#[derive(Clone, Copy)]
+enum Op {
+    /// vmalloc + touch + vfree of this many pages.
+    Pages(u32),
+    /// 1–100 pages at random.
+    RandomPages,
+    /// 1 page with this many 1-page areas live.
+    Busy(u32),
+    /// 1 page with this many areas live, each next to a freed one.
+    Holes(u32),
+    /// 1 page aligned to this many pages.
+    Aligned(u32),
+    /// ioremap + iounmap of one device page.
+    Ioremap,
+    /// One `Ping` round trip: the fixed cost of a request.
+    Ping,
+}
+
+/// One row: label, operation, loops, Linux's figure, goal (ratio).
+struct Row {
+    label: &'static str,
+    op: Op,
+    loops: u32,
+    linux: u32,
+    goal: Option<f32>,
+}
+
+const ROWS: &[Row] = &[
+    Row {
+        label: "ping (request round trip, no work)",
+        op: Op::Ping,
+        loops: 5000,
+        linux: 0,
+        goal: None,
+    },
+    Row {
+        label: "vmalloc+vfree, 1 page",
+        op: Op::Pages(1),
+        loops: 5000,
+        linux: 4050,
+        goal: Some(0.75),
+    },
+    Row {
+        label: "vmalloc+vfree, 4 pages",
+        op: Op::Pages(4),
+        loops: 5000,
+        linux: 6979,
+        goal: None,
+    },
+    Row {
+        label: "vmalloc+vfree, 16 pages",
+        op: Op::Pages(16),
+        loops: 5000,
+        linux: 19150,
+        goal: Some(0.4),
+    },
+    Row {
+        label: "vmalloc+vfree, 64 pages",
+        op: Op::Pages(64),
+        loops: 2000,
+        linux: 67843,
+        goal: Some(0.3),
+    },
+    Row {
+        label: "vmalloc+vfree, random 1-100 pages",
+        op: Op::RandomPages,
+        loops: 2000,
+        linux: 53880,
+        goal: None,
+    },
+    Row {
+        label: "vmalloc+vfree, 1 page, 5,000 live",
+        op: Op::Busy(5000),
+        loops: 5000,
+        linux: 4485,
+        goal: None,
+    },
+    Row {
+        label: "vmalloc+vfree, 1 page, into holes (8,192 live)",
+        op: Op::Holes(8192),
+        loops: 5000,
+        linux: 4830,
+        goal: None,
+    },
+    Row {
+        label: "vmalloc+vfree, 1 page, 16-page alignment",
+        op: Op::Aligned(16),
+        loops: 5000,
+        linux: 6361,
+        goal: None,
+    },
+    Row {
+        label: "ioremap+iounmap, 1 page",
+        op: Op::Ioremap,
+        loops: 5000,
+        linux: 2476,
+        goal: None,
+    },
+];
+
+/// vmalloc, touch every page once, vfree.
+fn alloc_touch_free(client: &Client, size: u32, align: u32) -> Result<(), ClientError> {
+    let (addr, got) = client
+        .vmalloc_with(size, align, VmallocFlags::NONE, TAG)?
+        .into_raw();
+    touch(addr, got);
+    client.vfree_addr(addr).map(|_| ())
+}
+
+fn touch(addr: VirtAddr, size: u32) {
+    for page in 0..size / P {
+        let p = (addr.0 + page * P) as usize as *mut u32;
+        // SAFETY: the server just mapped `size` bytes read-write at `addr`
+        // for this task, and nothing else uses the area until it is freed.
+        unsafe { p.write_volatile(page) };
+    }
+}
+
+/// `n` live 1-page areas (touched), for the rows that need a busy window.
+fn live_areas(client: &Client, n: u32) -> Result<Vec<VirtAddr>, ClientError> {
+    let mut v = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let (addr, size) = client
+            .vmalloc_with(P, P, VmallocFlags::NONE, TAG)?
+            .into_raw();
+        touch(addr, size);
+        v.push(addr);
+    }
+    Ok(v)
+}
+
+fn free_all(client: &Client, areas: &[VirtAddr]) -> Result<(), ClientError> {
+    areas
+        .iter()
+        .try_for_each(|&a| client.vfree_addr(a).map(|_| ()))
+}
+
+/// Runs `f` `loops` times (after a few warm-up rounds); ticks per loop,
+/// times 10 (instructions under icount), rounded.
+fn per_op(loops: u32, mut f: impl FnMut() -> Result<(), ClientError>) -> Result<u64, ClientError> {
+    for _ in 0..16 {
+        f()?;
+    }
+    let t0 = ticks();
+    for _ in 0..loops {
+        f()?;
+    }
+    let t = ticks() - t0;
+    Ok((t * INSNS_PER_TICK + u64::from(loops) / 2) / u64::from(loops))
+}
+
+fn measure(client: &Client, row: &Row, rng: &mut Rng) -> Result<u64, ClientError> {
+    match row.op {
+        Op::Pages(n) => per_op(row.loops, || alloc_touch_free(client, n * P, P)),
+        Op::RandomPages => per_op(row.loops, || {
+            alloc_touch_free(client, rng.range(1, 100) * P, P)
+        }),
+        Op::Busy(n) => {
+            let live = live_areas(client, n)?;
+            let r = per_op(row.loops, || alloc_touch_free(client, P, P));
+            free_all(client, &live)?;
+            r
+        }
+        Op::Holes(n) => {
+            // 2n areas, every other one freed: n live areas with a
+            // one-area hole after each.
+            let all = live_areas(client, 2 * n)?;
+            let (live, holes): (Vec<_>, Vec<_>) = all.chunks(2).map(|c| (c[0], c[1])).unzip();
+            free_all(client, &holes)?;
+            let r = per_op(row.loops, || alloc_touch_free(client, P, P));
+            free_all(client, &live)?;
+            r
+        }
+        Op::Aligned(n) => per_op(row.loops, || alloc_touch_free(client, P, n * P)),
+        Op::Ping => per_op(row.loops, || client.ping(7)),
+        Op::Ioremap => per_op(row.loops, || {
+            let m = client.ioremap(PhysAddr(SYSREGS), P, IoMemType::Device)?;
+            client.iounmap(m)
+        }),
+    }
+}
+
+/// `x.yz` of a ratio in hundredths (no float formatting needed).
+struct Ratio(u64);
+
+impl core::fmt::Display for Ratio {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Through a buffer, so the caller's width and alignment apply.
+        let mut l = Line::new();
+        let _ = write!(l, "{}.{:02}x", self.0 / 100, self.0 % 100);
+        f.pad(l.as_str())
+    }
+}
+
+/// Runs every row and prints the table.
+pub fn run() -> i32 {
+    let client = mem::client(MEMSERVER);
+    if let Err(e) = client.ping(5) {
+        error!("bench: ping: {e:?}");
+        return 1;
+    }
+    info!("bench: client-side cost in guest instructions per operation (1 tick = 10 instructions under -icount shift=0)");
+    info!("bench: Linux 6.1 = in-kernel figures on the same emulated CPU (PLATFORM.md)");
+    info!(
+        "| {:<48} | {:>5} | {:>8} | {:>9} | {:>10} | {:<16} |",
+        "operation", "loops", "ours", "Linux 6.1", "ours/Linux", "goal"
+    );
+    info!(
+        "|{:-<50}|{:->7}|{:->10}|{:->11}|{:->12}|{:-<18}|",
+        "", "", "", "", "", ""
+    );
+    let mut rng = Rng::new(0x00be_4c11);
+    let (mut met, mut goals) = (0, 0);
+    for row in ROWS {
+        let ours = match measure(&client, row, &mut rng) {
+            Ok(v) => v,
+            Err(e) => {
+                error!("bench: {}: {e:?}", row.label);
+                return 1;
+            }
+        };
+        let ratio = (ours * 100 + u64::from(row.linux) / 2)
+            .checked_div(u64::from(row.linux))
+            .map(Ratio);
+        let mut goal = Line::new();
+        if let Some(g) = row.goal {
+            goals += 1;
+            // Compare exactly: ours / linux <= g  <=>  ours * 100 <= g% * linux.
+            let g100 = (g * 100.0) as u64;
+            let ok = ours * 100 <= g100 * u64::from(row.linux);
+            met += u32::from(ok);
+            let verdict = if ok { "MET" } else { "NOT MET" };
+            let _ = write!(goal, "<= {} {verdict}", Ratio(g100));
+        } else {
+            let _ = write!(goal, "-");
+        }
+        // Rows without a Linux figure (linux = 0) show dashes.
+        let mut linux = Line::new();
+        let mut vs = Line::new();
+        match ratio {
+            Some(r) => {
+                let _ = write!(linux, "{}", row.linux);
+                let _ = write!(vs, "{r}");
+            }
+            None => {
+                let _ = write!(linux, "-");
+                let _ = write!(vs, "-");
+            }
+        }
+        info!(
+            "| {:<48} | {:>5} | {:>8} | {:>9} | {:>10} | {:<16} |",
+            row.label,
+            row.loops,
+            ours,
+            linux.as_str(),
+            vs.as_str(),
+            goal.as_str()
+        );
+    }
+    info!("bench: {met} of {goals} goals met");
+    0
+}
