@@ -297,3 +297,29 @@ impl Request {
         })
     }
 }
+
+macro_rules! request_bodies {
+    ($($body:ty => $opcode:ident, $reply:ty;)*) => {
+        $(
+            impl crate::codec::RequestBody for $body {
+                const OPCODE: Opcode = Opcode::$opcode;
+                type Reply = $reply;
+            }
+        )*
+    };
+}
+
+request_bodies! {
+    VmallocRequest => Vmalloc, crate::response::VmallocOk;
+    VfreeRequest => Vfree, crate::response::VfreeOk;
+    IoremapRequest => Ioremap, crate::response::IoremapOk;
+    IounmapRequest => Iounmap, crate::response::IounmapOk;
+    VmapRequest => Vmap, crate::response::VmapOk;
+    VunmapRequest => Vunmap, crate::response::VunmapOk;
+    DmaAllocRequest => DmaAlloc, crate::response::DmaAllocOk;
+    DmaFreeRequest => DmaFree, crate::response::DmaFreeOk;
+    VirtToPhysRequest => VirtToPhys, crate::response::VirtToPhysOk;
+    InfoRequest => Info, crate::response::InfoOk;
+    StatsRequest => Stats, crate::response::StatsOk;
+    PingRequest => Ping, crate::response::PingOk;
+}

@@ -55,11 +55,9 @@ impl VSpace {
         mmu::ttbr(self.l1)
     }
 
+    #[inline(always)]
     fn l2_of(&self, va: u32) -> Option<PhysAddr> {
-        match l1_table(self.l1).get(mmu::l1_index(va))?.kind() {
-            L1Kind::Table { l2 } => Some(l2),
-            _ => None,
-        }
+        l1_table(self.l1).get(mmu::l1_index(va))?.table_base()
     }
 
     /// The entry mapping `va`, if any: (physical page, attributes).
@@ -75,17 +73,40 @@ impl VSpace {
         }
     }
 
-    /// Whether any page in `[va, va + pages * 4 KiB)` is mapped.
+    /// Whether any page in `[va, va + pages * 4 KiB)` is mapped. Walks a
+    /// MiB at a time: an empty L1 entry clears its whole MiB at once.
     pub fn any_mapped(&self, va: u32, pages: u32) -> bool {
-        (0..pages).any(|i| self.translate(va + i * 4096).is_some())
+        let l1 = l1_table(self.l1);
+        let end = va as u64 + ((pages as u64) << 12);
+        let mut cur = va as u64;
+        while cur < end {
+            let mib_end = ((cur >> 20) + 1) << 20;
+            let chunk_end = mib_end.min(end);
+            let Some(entry) = l1.get(mmu::l1_index(cur as u32)) else {
+                return false;
+            };
+            if let Some(l2) = entry.table_base() {
+                let table = l2_table(l2);
+                let first = mmu::l2_index(cur as u32);
+                let n = ((chunk_end - cur) >> 12) as usize;
+                if table[first..first + n].iter().any(|e| e.is_valid()) {
+                    return true;
+                }
+            } else if !entry.is_fault() {
+                return true; // a section
+            }
+            cur = chunk_end;
+        }
+        false
     }
 
     /// How many new L2 tables mapping `[va, va + pages)` would need.
     fn missing_l2(&self, va: u32, pages: u32) -> u32 {
         let first = mmu::l1_index(va);
         let last = mmu::l1_index(va + (pages - 1) * 4096);
-        (first..=last)
-            .filter(|&i| matches!(l1_table(self.l1)[i].kind(), L1Kind::Fault))
+        l1_table(self.l1)[first..=last]
+            .iter()
+            .filter(|e| e.is_fault())
             .count() as u32
     }
 
@@ -113,21 +134,31 @@ impl VSpace {
         if pool.free_blocks() < self.missing_l2(va, pages) as usize {
             return Err(KernelError::OutOfKernelMemory);
         }
+        let template =
+            L2Entry::small_page(PhysAddr(0), attrs).map_err(|_| KernelError::Unaligned)?;
         let l1 = l1_table(self.l1);
-        for i in 0..pages {
+        let mut i = 0;
+        while i < pages {
             let page_va = va + i * 4096;
             let idx = mmu::l1_index(page_va);
-            let l2 = match l1[idx].kind() {
-                L1Kind::Table { l2 } => l2,
-                _ => {
+            let l2 = match l1[idx].table_base() {
+                Some(l2) => l2,
+                None => {
                     let pa = pool.alloc(L2_BYTES).ok_or(KernelError::OutOfKernelMemory)?;
                     l1[idx] = L1Entry::table(pa).map_err(|_| KernelError::OutOfKernelMemory)?;
                     pa
                 }
             };
-            let pa = frame(i);
-            l2_table(l2)[mmu::l2_index(page_va)] =
-                L2Entry::small_page(pa, attrs).map_err(|_| KernelError::Unaligned)?;
+            // Fill this MiB's part of the request in one go.
+            let table = l2_table(l2);
+            let first = mmu::l2_index(page_va);
+            let n = (L2_ENTRIES - first).min((pages - i) as usize);
+            for (k, slot) in table[first..first + n].iter_mut().enumerate() {
+                *slot = template
+                    .with_base(frame(i + k as u32))
+                    .map_err(|_| KernelError::Unaligned)?;
+            }
+            i += n as u32;
         }
         // Make the new entries visible to the table walker.
         barrier::dsb();
@@ -153,15 +184,20 @@ impl VSpace {
     /// mapped. No TLB maintenance: the caller flushes.
     pub fn unmap_pages(&mut self, va: u32, pages: u32) -> u32 {
         let mut cleared = 0;
-        for i in 0..pages {
+        let mut i = 0;
+        while i < pages {
             let page_va = va + i * 4096;
+            let first = mmu::l2_index(page_va);
+            let n = (L2_ENTRIES - first).min((pages - i) as usize);
             if let Some(l2) = self.l2_of(page_va) {
-                let e = &mut l2_table(l2)[mmu::l2_index(page_va)];
-                if e.is_valid() {
-                    *e = L2Entry::FAULT;
-                    cleared += 1;
+                for e in l2_table(l2)[first..first + n].iter_mut() {
+                    if e.is_valid() {
+                        *e = L2Entry::FAULT;
+                        cleared += 1;
+                    }
                 }
             }
+            i += n as u32;
         }
         barrier::dsb();
         cleared

@@ -16,9 +16,10 @@ use core::fmt;
 
 pub use abi::KernelError;
 use ipc::{
-    decode_response, encode_request, DmaAllocRequest, DmaFreeRequest, InfoRequest, IoremapRequest,
-    IounmapRequest, PingRequest, Request, Response, StatsRequest, VfreeRequest, VirtToPhysRequest,
-    VmallocRequest, VmapRequest, VunmapRequest, MAX_MESSAGE_SIZE,
+    decode_body, decode_response, encode_request, encode_request_body, split_response,
+    DmaAllocRequest, DmaFreeRequest, InfoRequest, IoremapRequest, IounmapRequest, PingRequest,
+    Request, RequestBody, Response, StatsRequest, VfreeRequest, VirtToPhysRequest, VmallocRequest,
+    VmapRequest, VunmapRequest, MAX_MESSAGE_SIZE, OPCODE_ERROR,
 };
 pub use ipc::{
     AreaRecord, ErrorCode, InfoOk, IoMemType, PageRun, PhysAddr, StatsOk, VirtAddr, VmallocFlags,
@@ -102,20 +103,6 @@ impl<T: Transport> fmt::Debug for MemClient<T> {
     }
 }
 
-/// Binds `$reply` to the body of the expected response variant or returns
-/// an error.
-macro_rules! expect {
-    ($response:expr, $variant:ident) => {
-        match $response {
-            Response::$variant(body) => Ok(body),
-            Response::Error(code) => Err(ClientError::Server(code)),
-            other => Err(ClientError::UnexpectedReply {
-                opcode: other.wire_opcode(),
-            }),
-        }
-    };
-}
-
 impl<T: Transport> MemClient<T> {
     /// A client over `transport`; sequence numbers start at 1.
     pub fn new(transport: T) -> Self {
@@ -163,6 +150,36 @@ impl<T: Transport> MemClient<T> {
         }
     }
 
+    /// One round trip with a typed body: encode, call, decode exactly the
+    /// reply body the opcode names, check sequence and opcode. No
+    /// `Request`/`Response` enum is built (they are sized by their largest
+    /// variant, kilobytes), so a small request stays cheap.
+    pub fn call<R: RequestBody>(&self, body: &R) -> Result<R::Reply, ClientError> {
+        let mut inner = self.inner.try_borrow_mut().map_err(|_| ClientError::Busy)?;
+        let seq = inner.next_seq;
+        inner.next_seq = seq.wrapping_add(1);
+        let len = encode_request_body(seq, body, inner.transport.buffer())
+            .map_err(ClientError::Encode)?;
+        let reply_len = inner.transport.call(len).map_err(ClientError::Transport)?;
+        let reply = inner
+            .transport
+            .buffer()
+            .get(..reply_len.min(MAX_MESSAGE_SIZE + 1))
+            .ok_or(ClientError::ReplyTooLong)?;
+        let (got, wire, payload) = split_response(reply).map_err(ClientError::Decode)?;
+        if got != seq {
+            return Err(ClientError::SequenceMismatch { expected: seq, got });
+        }
+        if wire == OPCODE_ERROR {
+            let code: ErrorCode = decode_body(payload).map_err(ClientError::Decode)?;
+            return Err(ClientError::Server(code));
+        }
+        if wire != R::OPCODE.reply_wire() {
+            return Err(ClientError::UnexpectedReply { opcode: wire });
+        }
+        decode_body(payload).map_err(ClientError::Decode)
+    }
+
     /// `size` bytes (rounded up to pages) of virtually contiguous memory.
     pub fn vmalloc(&self, size: u32) -> Result<VmArea<'_, T>, ClientError> {
         self.vmalloc_with(size, abi::PAGE_SIZE, VmallocFlags::NONE, 0)
@@ -181,13 +198,12 @@ impl<T: Transport> MemClient<T> {
         flags: VmallocFlags,
         caller: u32,
     ) -> Result<VmArea<'_, T>, ClientError> {
-        let request = Request::Vmalloc(VmallocRequest {
+        let ok = self.call(&VmallocRequest {
             size,
             align,
             flags,
             caller,
-        });
-        let ok = expect!(self.request(&request)?, Vmalloc)?;
+        })?;
         Ok(VmArea {
             client: self,
             addr: ok.addr,
@@ -204,7 +220,7 @@ impl<T: Transport> MemClient<T> {
     /// Frees the area starting at `addr` (from [`VmArea::into_raw`]);
     /// returns its size.
     pub fn vfree_addr(&self, addr: VirtAddr) -> Result<u32, ClientError> {
-        let ok = expect!(self.request(&Request::Vfree(VfreeRequest { addr }))?, Vfree)?;
+        let ok = self.call(&VfreeRequest { addr })?;
         Ok(ok.size)
     }
 
@@ -215,12 +231,11 @@ impl<T: Transport> MemClient<T> {
         size: u32,
         mem_type: IoMemType,
     ) -> Result<IoMapping<'_, T>, ClientError> {
-        let request = Request::Ioremap(IoremapRequest {
+        let ok = self.call(&IoremapRequest {
             phys,
             size,
             mem_type,
-        });
-        let ok = expect!(self.request(&request)?, Ioremap)?;
+        })?;
         Ok(IoMapping {
             client: self,
             addr: ok.addr,
@@ -236,10 +251,7 @@ impl<T: Transport> MemClient<T> {
 
     /// Unmaps the device mapping at `addr`.
     pub fn iounmap_addr(&self, addr: VirtAddr) -> Result<(), ClientError> {
-        expect!(
-            self.request(&Request::Iounmap(IounmapRequest { addr }))?,
-            Iounmap
-        )?;
+        self.call(&IounmapRequest { addr })?;
         Ok(())
     }
 
@@ -249,10 +261,7 @@ impl<T: Transport> MemClient<T> {
         source: VmapSource,
         flags: VmapFlags,
     ) -> Result<VmapArea<'_, T>, ClientError> {
-        let ok = expect!(
-            self.request(&Request::Vmap(VmapRequest { source, flags }))?,
-            Vmap
-        )?;
+        let ok = self.call(&VmapRequest { source, flags })?;
         Ok(VmapArea {
             client: self,
             addr: ok.addr,
@@ -268,19 +277,13 @@ impl<T: Transport> MemClient<T> {
 
     /// Removes the vmap area at `addr`.
     pub fn vunmap_addr(&self, addr: VirtAddr) -> Result<(), ClientError> {
-        expect!(
-            self.request(&Request::Vunmap(VunmapRequest { addr }))?,
-            Vunmap
-        )?;
+        self.call(&VunmapRequest { addr })?;
         Ok(())
     }
 
     /// `pages` physically contiguous pages for device DMA.
     pub fn dma_alloc(&self, pages: u32) -> Result<DmaBuffer<'_, T>, ClientError> {
-        let ok = expect!(
-            self.request(&Request::DmaAlloc(DmaAllocRequest { pages }))?,
-            DmaAlloc
-        )?;
+        let ok = self.call(&DmaAllocRequest { pages })?;
         Ok(DmaBuffer {
             client: self,
             addr: ok.addr,
@@ -297,25 +300,19 @@ impl<T: Transport> MemClient<T> {
 
     /// Frees the DMA buffer at `addr`.
     pub fn dma_free_addr(&self, addr: VirtAddr) -> Result<(), ClientError> {
-        expect!(
-            self.request(&Request::DmaFree(DmaFreeRequest { addr }))?,
-            DmaFree
-        )?;
+        self.call(&DmaFreeRequest { addr })?;
         Ok(())
     }
 
     /// The physical address behind `addr` in one of the caller's areas.
     pub fn virt_to_phys(&self, addr: VirtAddr) -> Result<PhysAddr, ClientError> {
-        let ok = expect!(
-            self.request(&Request::VirtToPhys(VirtToPhysRequest { addr }))?,
-            VirtToPhys
-        )?;
+        let ok = self.call(&VirtToPhysRequest { addr })?;
         Ok(ok.phys)
     }
 
     /// One page of the vmallocinfo listing, from `cursor` (0 = start).
     pub fn info(&self, cursor: u32) -> Result<InfoOk, ClientError> {
-        expect!(self.request(&Request::Info(InfoRequest { cursor }))?, Info)
+        self.call(&InfoRequest { cursor })
     }
 
     /// The whole listing, page by page; calls `each` per record.
@@ -331,12 +328,12 @@ impl<T: Transport> MemClient<T> {
 
     /// Buddy and per-client statistics.
     pub fn stats(&self) -> Result<StatsOk, ClientError> {
-        expect!(self.request(&Request::Stats(StatsRequest {}))?, Stats)
+        self.call(&StatsRequest {})
     }
 
     /// Liveness check; errors if the echo differs.
     pub fn ping(&self, nonce: u32) -> Result<(), ClientError> {
-        let ok = expect!(self.request(&Request::Ping(PingRequest { nonce }))?, Ping)?;
+        let ok = self.call(&PingRequest { nonce })?;
         if ok.nonce == nonce {
             Ok(())
         } else {

@@ -222,6 +222,23 @@ impl L1Entry {
         Ok(Self(l2.0 | DOMAIN_KERNEL << 5 | 0b01))
     }
 
+    /// Whether the entry translates nothing.
+    #[inline(always)]
+    pub const fn is_fault(self) -> bool {
+        self.0 & 0b11 == 0
+    }
+
+    /// The L2 table this entry points at, if it is a page-table entry (the
+    /// cheap test the hot paths use; `kind` decodes everything).
+    #[inline(always)]
+    pub const fn table_base(self) -> Option<PhysAddr> {
+        if self.0 & 0b11 == 0b01 {
+            Some(PhysAddr(self.0 & !0x3ff))
+        } else {
+            None
+        }
+    }
+
     /// Decodes the entry (used by tests and by the fault dump).
     pub const fn kind(self) -> L1Kind {
         let v = self.0;
@@ -289,7 +306,18 @@ impl L2Entry {
         ))
     }
 
+    /// The same descriptor for another page: `self` built once with base 0
+    /// serves as a template for a run of pages with equal attributes.
+    #[inline(always)]
+    pub const fn with_base(self, base: PhysAddr) -> Result<Self, DescriptorError> {
+        if !base.is_page_aligned() || self.0 & 0xffff_f000 != 0 {
+            return Err(DescriptorError::Misaligned);
+        }
+        Ok(Self(self.0 | base.0))
+    }
+
     /// Whether the entry translates.
+    #[inline(always)]
     pub const fn is_valid(self) -> bool {
         self.0 & 0b11 != 0
     }
@@ -512,5 +540,24 @@ mod tests {
         assert_eq!(l1_index(0x8010_0000), 0x801);
         assert_eq!(l2_index(0x4003_4567), 0x34);
         assert_eq!(ttbr(PhysAddr(0x6040_0000)), 0x6040_006a);
+    }
+
+    #[test]
+    fn cheap_accessors_agree_with_kind() {
+        let t = L1Entry::table(PhysAddr(0x6020_0400)).unwrap();
+        assert_eq!(t.table_base(), Some(PhysAddr(0x6020_0400)));
+        assert!(!t.is_fault());
+        let sec = L1Entry::section(PhysAddr(0x6010_0000), Attributes::KERNEL_DATA).unwrap();
+        assert_eq!(sec.table_base(), None);
+        assert!(L1Entry::FAULT.is_fault());
+        let template = L2Entry::small_page(PhysAddr(0), Attributes::KERNEL_DATA).unwrap();
+        assert_eq!(
+            template.with_base(PhysAddr(0x6123_4000)),
+            L2Entry::small_page(PhysAddr(0x6123_4000), Attributes::KERNEL_DATA)
+        );
+        assert_eq!(
+            template.with_base(PhysAddr(0x6123_4800)),
+            Err(DescriptorError::Misaligned)
+        );
     }
 }

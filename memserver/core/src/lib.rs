@@ -614,8 +614,7 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
         }
         // Record the frames first: from here on the failure path finds
         // them in the vm_struct.
-        let packed: Option<Box<[PackedBlock]>> =
-            blocks.iter().map(|b| PackedBlock::new(*b)).collect();
+        let packed = pack_blocks(&blocks);
         let recorded = match (packed, self.vmap.get_mut(va)) {
             (Some(p), Some(vm)) => {
                 vm.frames = p;
@@ -1088,4 +1087,17 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
         }
         Ok(())
     }
+}
+
+/// The frame list of a `vm_struct`, allocated once at its exact size
+/// (collecting through `Option` would lose the size hint and grow, then
+/// shrink, the buffer: two extra heap calls per vmalloc). `None` if a block
+/// cannot be packed or the heap is exhausted.
+fn pack_blocks(blocks: &[Block]) -> Option<Box<[PackedBlock]>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(blocks.len()).ok()?;
+    for b in blocks {
+        v.push(PackedBlock::new(*b)?);
+    }
+    Some(v.into_boxed_slice())
 }

@@ -5,12 +5,15 @@ use alloc::vec::Vec;
 
 use abi::{Pfn, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use buddy::BuddyPool;
+use ipc::MAX_MESSAGE_SIZE;
 use ipc::{
-    decode_request, encode_response, peek_sequence, AreaKind, AreaRecord, BoundedVec, ClientUsage,
-    DmaAllocOk, DmaFreeOk, ErrorCode, InfoOk, IoMemType, IoremapOk, IoremapRequest, IounmapOk,
-    PingOk, Request, Response, StatsOk, VfreeOk, VirtToPhysOk, VmallocFlags, VmallocOk,
-    VmallocRequest, VmapFlags, VmapOk, VmapRequest, VmapSource, VunmapOk, INFO_MAX_RECORDS,
-    MAX_MESSAGE_SIZE, NR_ORDERS, STATS_MAX_CLIENTS,
+    decode_body, encode_reply_error, encode_reply_ok, peek_sequence, split_request, AreaKind,
+    AreaRecord, BoundedVec, ClientUsage, DmaAllocOk, DmaAllocRequest, DmaFreeOk, DmaFreeRequest,
+    ErrorCode, InfoOk, InfoRequest, IoMemType, IoremapOk, IoremapRequest, IounmapOk,
+    IounmapRequest, Opcode, PingOk, PingRequest, Request, RequestBody, Response, StatsOk,
+    StatsRequest, VfreeOk, VfreeRequest, VirtToPhysOk, VirtToPhysRequest, VmallocFlags, VmallocOk,
+    VmallocRequest, VmapFlags, VmapOk, VmapRequest, VmapSource, VunmapOk, VunmapRequest,
+    INFO_MAX_RECORDS, NR_ORDERS, STATS_MAX_CLIENTS,
 };
 use memcore::{FrameAllocator, Mapper, MemCore, MemError, MemType, OwnerId, VmFlags, VmStruct};
 
@@ -223,48 +226,111 @@ impl<M: Mapper> Server<M> {
     /// never hears of would leak until it exits) and an `Internal` error is
     /// replied if it fits; 0 is returned if nothing fits.
     pub fn handle(&mut self, client: ClientId, request: &[u8], reply: &mut [u8]) -> usize {
-        let (seq, response) = match decode_request(request) {
-            Ok((seq, _)) if reply.len() < MAX_MESSAGE_SIZE => {
-                (seq, Response::Error(ErrorCode::Internal))
+        // The typed path: only the one body type the opcode names is
+        // decoded and encoded (see `ipc::RequestBody`); `dispatch` gives the
+        // same answers through the `Request`/`Response` enums.
+        let (seq, opcode, payload) = match split_request(request) {
+            Ok(v) => v,
+            Err(e) => {
+                let seq = peek_sequence(request).unwrap_or(0);
+                return encode_reply_error(seq, e.to_error_code(), reply).unwrap_or(0);
             }
-            Ok((seq, request)) => (seq, self.dispatch(client, &request)),
-            Err(e) => (
-                peek_sequence(request).unwrap_or(0),
-                Response::Error(e.to_error_code()),
-            ),
         };
-        encode_response(seq, &response, reply).unwrap_or(0)
+        if reply.len() < MAX_MESSAGE_SIZE {
+            return encode_reply_error(seq, ErrorCode::Internal, reply).unwrap_or(0);
+        }
+        let out = match opcode {
+            Opcode::Vmalloc => self.serve(seq, payload, reply, |s, r| s.vmalloc(client, &r)),
+            Opcode::Vfree => self.serve(seq, payload, reply, |s, r| s.op_vfree(client, &r)),
+            Opcode::Ioremap => self.serve(seq, payload, reply, |s, r| s.ioremap(client, &r)),
+            Opcode::Iounmap => self.serve(seq, payload, reply, |s, r| s.op_iounmap(client, &r)),
+            Opcode::Vmap => self.serve(seq, payload, reply, |s, r| s.vmap(client, &r)),
+            Opcode::Vunmap => self.serve(seq, payload, reply, |s, r| s.op_vunmap(client, &r)),
+            Opcode::DmaAlloc => self.serve(seq, payload, reply, |s, r: DmaAllocRequest| {
+                s.dma_alloc(client, r.pages)
+            }),
+            Opcode::DmaFree => self.serve(seq, payload, reply, |s, r| s.op_dma_free(client, &r)),
+            Opcode::VirtToPhys => {
+                self.serve(seq, payload, reply, |s, r| s.op_virt_to_phys(client, &r))
+            }
+            Opcode::Info => {
+                self.serve(
+                    seq,
+                    payload,
+                    reply,
+                    |s, r: InfoRequest| Ok(s.info(r.cursor)),
+                )
+            }
+            Opcode::Stats => self.serve(seq, payload, reply, |s, _: StatsRequest| Ok(s.stats())),
+            Opcode::Ping => self.serve(seq, payload, reply, |_, r: PingRequest| {
+                Ok(PingOk { nonce: r.nonce })
+            }),
+        };
+        out.unwrap_or(0)
     }
 
-    /// Acts on a decoded request from `client`.
+    /// Decodes an `R`, runs `op` on it and encodes its reply or error.
+    fn serve<R: RequestBody>(
+        &mut self,
+        seq: u32,
+        payload: &[u8],
+        reply: &mut [u8],
+        op: impl FnOnce(&mut Self, R) -> Result<R::Reply>,
+    ) -> core::result::Result<usize, ipc::EncodeError> {
+        let result = decode_body::<R>(payload)
+            .map_err(|e| e.to_error_code())
+            .and_then(|r| op(self, r));
+        match result {
+            Ok(ok) => encode_reply_ok(R::OPCODE, seq, &ok, reply),
+            Err(code) => encode_reply_error(seq, code, reply),
+        }
+    }
+
+    /// Acts on a decoded request from `client` (the enum path: tests and
+    /// tools that hold a `Request`; `handle` takes the typed path).
     pub fn dispatch(&mut self, client: ClientId, request: &Request) -> Response {
         let result = match request {
             Request::Vmalloc(r) => self.vmalloc(client, r).map(Response::Vmalloc),
-            Request::Vfree(r) => self
-                .release(client, r.addr, AreaKind::Vmalloc)
-                .map(|size| Response::Vfree(VfreeOk { size })),
+            Request::Vfree(r) => self.op_vfree(client, r).map(Response::Vfree),
             Request::Ioremap(r) => self.ioremap(client, r).map(Response::Ioremap),
-            Request::Iounmap(r) => self
-                .release(client, r.addr.page_align_down(), AreaKind::Ioremap)
-                .map(|_| Response::Iounmap(IounmapOk {})),
+            Request::Iounmap(r) => self.op_iounmap(client, r).map(Response::Iounmap),
             Request::Vmap(r) => self.vmap(client, r).map(Response::Vmap),
-            Request::Vunmap(r) => self
-                .release(client, r.addr, AreaKind::Vmap)
-                .map(|_| Response::Vunmap(VunmapOk {})),
+            Request::Vunmap(r) => self.op_vunmap(client, r).map(Response::Vunmap),
             Request::DmaAlloc(r) => self.dma_alloc(client, r.pages).map(Response::DmaAlloc),
-            Request::DmaFree(r) => self
-                .release(client, r.addr, AreaKind::Dma)
-                .map(|_| Response::DmaFree(DmaFreeOk {})),
-            Request::VirtToPhys(r) => self
-                .core
-                .virt_to_phys(r.addr, client.into())
-                .map(|phys| Response::VirtToPhys(VirtToPhysOk { phys }))
-                .map_err(wire),
+            Request::DmaFree(r) => self.op_dma_free(client, r).map(Response::DmaFree),
+            Request::VirtToPhys(r) => self.op_virt_to_phys(client, r).map(Response::VirtToPhys),
             Request::Info(r) => Ok(Response::Info(self.info(r.cursor))),
             Request::Stats(_) => Ok(Response::Stats(self.stats())),
             Request::Ping(r) => Ok(Response::Ping(PingOk { nonce: r.nonce })),
         };
         result.unwrap_or_else(Response::Error)
+    }
+
+    fn op_vfree(&mut self, client: ClientId, r: &VfreeRequest) -> Result<VfreeOk> {
+        self.release(client, r.addr, AreaKind::Vmalloc)
+            .map(|size| VfreeOk { size })
+    }
+
+    fn op_iounmap(&mut self, client: ClientId, r: &IounmapRequest) -> Result<IounmapOk> {
+        self.release(client, r.addr.page_align_down(), AreaKind::Ioremap)
+            .map(|_| IounmapOk {})
+    }
+
+    fn op_vunmap(&mut self, client: ClientId, r: &VunmapRequest) -> Result<VunmapOk> {
+        self.release(client, r.addr, AreaKind::Vmap)
+            .map(|_| VunmapOk {})
+    }
+
+    fn op_dma_free(&mut self, client: ClientId, r: &DmaFreeRequest) -> Result<DmaFreeOk> {
+        self.release(client, r.addr, AreaKind::Dma)
+            .map(|_| DmaFreeOk {})
+    }
+
+    fn op_virt_to_phys(&mut self, client: ClientId, r: &VirtToPhysRequest) -> Result<VirtToPhysOk> {
+        self.core
+            .virt_to_phys(r.addr, client.into())
+            .map(|phys| VirtToPhysOk { phys })
+            .map_err(wire)
     }
 
     // ------------------------------------------------------------------
