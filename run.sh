@@ -5,7 +5,8 @@
 #   ./run.sh test            every host test, lint, and every QEMU test
 #   ./run.sh gdb             boot halted with a gdb stub on :1234 (prints the gdb command)
 #   ./run.sh bench           host allocator benchmarks (table + SVG plot), then the
-#                            QEMU client benchmark (system=bench under -icount: cost per
+#                            kernel's IPC/map_pages costs (system=kbench) and the QEMU
+#                            client benchmark (system=bench under -icount: cost per
 #                            vmalloc/vfree/ioremap beside Linux 6.1, goals MET/NOT MET)
 #   ./run.sh lint            cargo fmt --check and clippy (host crates and the ARM kernel)
 #   ./run.sh qemu-test [NAME...]   only the QEMU tests (optionally those whose name contains NAME)
@@ -106,11 +107,13 @@ bench)
     ensure_prereqs
     say "host benchmarks (vmbench)"
     cargo run -q --release -p vmbench -- "$@"
-    say "QEMU benchmark (system=bench, -icount shift=0)"
+    say "QEMU kernel benchmark (system=kbench, -icount shift=0)"
+    runner run --icount --append system=kbench | grep -E 'bench:|exited'
+    say "QEMU memory-server benchmark (system=bench, -icount shift=0)"
     runner bench
     ;;
 -h | --help | help)
-    sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
     ;;
 *)
     echo "unknown verb '$verb' (try ./run.sh help)" >&2
