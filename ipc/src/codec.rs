@@ -131,6 +131,51 @@ pub trait RequestBody: Serialize + DeserializeOwned {
     const OPCODE: Opcode;
     /// The body of a successful reply.
     type Reply: Serialize + DeserializeOwned;
+
+    /// Writes this body's payload (postcard) to `out`; returns its length.
+    /// The hot bodies (vmalloc, vfree, ping) override it with direct varint
+    /// writes: the same bytes without postcard's per-field staging copy.
+    #[inline]
+    fn encode_payload(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
+        postcard_payload(self, out)
+    }
+
+    /// Writes a reply body's payload; overridden like
+    /// [`RequestBody::encode_payload`].
+    #[inline]
+    fn encode_reply_payload(reply: &Self::Reply, out: &mut [u8]) -> Result<usize, EncodeError> {
+        postcard_payload(reply, out)
+    }
+}
+
+fn postcard_payload<T: Serialize + ?Sized>(body: &T, out: &mut [u8]) -> Result<usize, EncodeError> {
+    postcard::to_slice(body, out)
+        .map(|b| b.len())
+        .map_err(|_| EncodeError::BufferTooSmall)
+}
+
+/// Appends the postcard varint of `v` at `out[at..]`; returns the next
+/// position (LEB128: 7 bits per byte, low bits first, as postcard writes a
+/// `u32`).
+#[inline]
+pub(crate) fn put_varint(out: &mut [u8], mut at: usize, mut v: u32) -> Result<usize, EncodeError> {
+    loop {
+        let b = out.get_mut(at).ok_or(EncodeError::BufferTooSmall)?;
+        at += 1;
+        if v < 0x80 {
+            *b = v as u8;
+            return Ok(at);
+        }
+        *b = (v as u8) | 0x80;
+        v >>= 7;
+    }
+}
+
+/// Appends one raw byte.
+#[inline]
+pub(crate) fn put_u8(out: &mut [u8], at: usize, v: u8) -> Result<usize, EncodeError> {
+    *out.get_mut(at).ok_or(EncodeError::BufferTooSmall)? = v;
+    Ok(at + 1)
 }
 
 /// Checks a request's header (size, version, length, opcode); returns its
@@ -161,12 +206,20 @@ fn encode_body<T: Serialize>(
     body: &T,
     out: &mut [u8],
 ) -> Result<usize, EncodeError> {
+    encode_with(wire_opcode, seq, out, |p| postcard_payload(body, p))
+}
+
+#[inline]
+fn encode_with(
+    wire_opcode: u16,
+    seq: u32,
+    out: &mut [u8],
+    payload: impl FnOnce(&mut [u8]) -> Result<usize, EncodeError>,
+) -> Result<usize, EncodeError> {
     let payload_out = out
         .get_mut(HEADER_SIZE..)
         .ok_or(EncodeError::BufferTooSmall)?;
-    let len = postcard::to_slice(body, payload_out)
-        .map_err(|_| EncodeError::BufferTooSmall)?
-        .len();
+    let len = payload(payload_out)?;
     write_header(wire_opcode, seq, len, out)
 }
 
@@ -176,7 +229,19 @@ pub fn encode_request_body<R: RequestBody>(
     body: &R,
     out: &mut [u8],
 ) -> Result<usize, EncodeError> {
-    encode_body(R::OPCODE as u16, seq, body, out)
+    encode_with(R::OPCODE as u16, seq, out, |p| body.encode_payload(p))
+}
+
+/// Encodes a successful reply to an `R` request (the typed fast path of
+/// [`encode_reply_ok`]: same bytes).
+pub fn encode_reply_body<R: RequestBody>(
+    seq: u32,
+    body: &R::Reply,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    encode_with(R::OPCODE.reply_wire(), seq, out, |p| {
+        R::encode_reply_payload(body, p)
+    })
 }
 
 /// Encodes a successful reply to an `opcode` request.
@@ -198,6 +263,78 @@ pub fn encode_reply_error(seq: u32, code: ErrorCode, out: &mut [u8]) -> Result<u
 mod tests {
     use super::*;
     use crate::*;
+
+    /// The hand-written encoders write postcard's bytes exactly.
+    #[test]
+    fn fast_encoders_match_postcard() {
+        let values = [
+            0u32,
+            1,
+            0x7f,
+            0x80,
+            0x3fff,
+            0x4000,
+            0x1f_ffff,
+            0x20_0000,
+            0x0fff_ffff,
+            0x1000_0000,
+            0x4000_0000,
+            u32::MAX,
+        ];
+        let mut fast = [0u8; MAX_MESSAGE_SIZE];
+        let mut slow = [0u8; MAX_MESSAGE_SIZE];
+        fn check<T: serde::Serialize>(
+            encode: impl FnOnce(&mut [u8]) -> Result<usize, EncodeError>,
+            body: &T,
+        ) {
+            let (mut fast, mut slow) = ([0u8; 64], [0u8; 64]);
+            let n = encode(&mut fast).unwrap();
+            let m = postcard::to_slice(body, &mut slow).unwrap().len();
+            assert_eq!(&fast[..n], &slow[..m]);
+        }
+        for (i, &a) in values.iter().enumerate() {
+            let b = values[(i * 7 + 3) % values.len()];
+            let c = values[(i * 5 + 1) % values.len()];
+            for flags in [
+                VmallocFlags::NONE,
+                VmallocFlags::ZEROED,
+                VmallocFlags::NO_GUARD,
+            ] {
+                let r = VmallocRequest {
+                    size: a,
+                    align: b,
+                    flags,
+                    caller: c,
+                };
+                check(|b| r.encode_payload(b), &r);
+                let n = encode_request_body(9, &r, &mut fast).unwrap();
+                let m = encode_request(9, &Request::Vmalloc(r), &mut slow).unwrap();
+                assert_eq!(&fast[..n], &slow[..m]);
+            }
+            let ok = VmallocOk {
+                addr: VirtAddr(a),
+                size: b,
+            };
+            check(|b| VmallocRequest::encode_reply_payload(&ok, b), &ok);
+            let n = encode_reply_body::<VmallocRequest>(3, &ok, &mut fast).unwrap();
+            let m = encode_response(3, &Response::Vmalloc(ok), &mut slow).unwrap();
+            assert_eq!(&fast[..n], &slow[..m]);
+            let r = VfreeRequest { addr: VirtAddr(a) };
+            check(|b| r.encode_payload(b), &r);
+            let ok = VfreeOk { size: a };
+            check(|b| VfreeRequest::encode_reply_payload(&ok, b), &ok);
+            let r = PingRequest { nonce: a };
+            check(|b| r.encode_payload(b), &r);
+            let ok = PingOk { nonce: a };
+            check(|b| PingRequest::encode_reply_payload(&ok, b), &ok);
+            // Too small a buffer is an error, never a panic.
+            let ok = VmallocOk {
+                addr: VirtAddr(a),
+                size: b,
+            };
+            assert!(VmallocRequest::encode_reply_payload(&ok, &mut fast[..1]).is_err());
+        }
+    }
 
     /// The worked example of doc/ipc.md, byte for byte.
     #[test]

@@ -32,9 +32,9 @@ pub mod fake;
 pub use abi::{Pfn, PhysAddr, VirtAddr, PAGE_SIZE};
 pub use bounded::BoundedVec;
 pub use codec::{
-    decode_body, decode_request, decode_response, encode_reply_error, encode_reply_ok,
-    encode_request, encode_request_body, encode_response, peek_sequence, split_request,
-    split_response, RequestBody,
+    decode_body, decode_request, decode_response, encode_reply_body, encode_reply_error,
+    encode_reply_ok, encode_request, encode_request_body, encode_response, peek_sequence,
+    split_request, split_response, RequestBody,
 };
 pub use error::{DecodeError, EncodeError, ErrorCode};
 pub use header::{Header, Opcode, HEADER_SIZE, OPCODE_ERROR, OPCODE_REPLY_BIT};

@@ -309,9 +309,69 @@ macro_rules! request_bodies {
     };
 }
 
+// The hot bodies: u32 fields written as varints directly (the same bytes
+// as postcard's, checked by `codec::tests::fast_encoders_match_postcard`).
+impl crate::codec::RequestBody for VmallocRequest {
+    const OPCODE: Opcode = Opcode::Vmalloc;
+    type Reply = crate::response::VmallocOk;
+
+    #[inline]
+    fn encode_payload(&self, out: &mut [u8]) -> Result<usize, crate::EncodeError> {
+        use crate::codec::{put_u8, put_varint};
+        let at = put_varint(out, 0, self.size)?;
+        let at = put_varint(out, at, self.align)?;
+        let at = put_u8(out, at, self.flags.bits())?;
+        put_varint(out, at, self.caller)
+    }
+
+    #[inline]
+    fn encode_reply_payload(
+        reply: &Self::Reply,
+        out: &mut [u8],
+    ) -> Result<usize, crate::EncodeError> {
+        use crate::codec::put_varint;
+        let at = put_varint(out, 0, reply.addr.0)?;
+        put_varint(out, at, reply.size)
+    }
+}
+
+impl crate::codec::RequestBody for VfreeRequest {
+    const OPCODE: Opcode = Opcode::Vfree;
+    type Reply = crate::response::VfreeOk;
+
+    #[inline]
+    fn encode_payload(&self, out: &mut [u8]) -> Result<usize, crate::EncodeError> {
+        crate::codec::put_varint(out, 0, self.addr.0)
+    }
+
+    #[inline]
+    fn encode_reply_payload(
+        reply: &Self::Reply,
+        out: &mut [u8],
+    ) -> Result<usize, crate::EncodeError> {
+        crate::codec::put_varint(out, 0, reply.size)
+    }
+}
+
+impl crate::codec::RequestBody for PingRequest {
+    const OPCODE: Opcode = Opcode::Ping;
+    type Reply = crate::response::PingOk;
+
+    #[inline]
+    fn encode_payload(&self, out: &mut [u8]) -> Result<usize, crate::EncodeError> {
+        crate::codec::put_varint(out, 0, self.nonce)
+    }
+
+    #[inline]
+    fn encode_reply_payload(
+        reply: &Self::Reply,
+        out: &mut [u8],
+    ) -> Result<usize, crate::EncodeError> {
+        crate::codec::put_varint(out, 0, reply.nonce)
+    }
+}
+
 request_bodies! {
-    VmallocRequest => Vmalloc, crate::response::VmallocOk;
-    VfreeRequest => Vfree, crate::response::VfreeOk;
     IoremapRequest => Ioremap, crate::response::IoremapOk;
     IounmapRequest => Iounmap, crate::response::IounmapOk;
     VmapRequest => Vmap, crate::response::VmapOk;
@@ -321,5 +381,4 @@ request_bodies! {
     VirtToPhysRequest => VirtToPhys, crate::response::VirtToPhysOk;
     InfoRequest => Info, crate::response::InfoOk;
     StatsRequest => Stats, crate::response::StatsOk;
-    PingRequest => Ping, crate::response::PingOk;
 }

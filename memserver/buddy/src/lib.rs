@@ -517,9 +517,13 @@ impl BuddyPool {
         if n > self.free_frames {
             return Err(BuddyError::OutOfMemory);
         }
-        let nr_blocks = self.plan_bulk(n);
-        out.try_reserve(nr_blocks)
-            .map_err(|_| BuddyError::NoMetadataMemory)?;
+        // `n` blocks is an upper bound: when the buffer (a reused scratch
+        // vector, usually) already has that much room, skip the planner.
+        if out.capacity() - out.len() < n as usize {
+            let nr_blocks = self.plan_bulk(n);
+            out.try_reserve(nr_blocks)
+                .map_err(|_| BuddyError::NoMetadataMemory)?;
+        }
         let first_new = out.len();
         let mut remaining = n;
         while remaining > 0 {

@@ -88,6 +88,43 @@ impl fmt::Debug for PackedBlock {
     }
 }
 
+/// The frame list of a `vm_struct`: one block inline (a 1-page vmalloc,
+/// and any power-of-two one the pool serves from a single block: no heap
+/// call on either side of the area's life), else a boxed slice allocated
+/// at its exact size. 8 bytes on the 32-bit target, like the `Box<[_]>`
+/// it replaced (the inline block sits beside the box's null niche).
+#[derive(Debug)]
+pub(crate) enum FrameList {
+    /// Exactly one block.
+    One(PackedBlock),
+    /// Any other number (empty for ioremap and DMA: no allocation).
+    Many(Box<[PackedBlock]>),
+}
+
+impl Default for FrameList {
+    fn default() -> Self {
+        Self::Many(Box::default())
+    }
+}
+
+impl FrameList {
+    /// The blocks, in virtual order.
+    #[inline]
+    pub(crate) fn as_slice(&self) -> &[PackedBlock] {
+        match self {
+            Self::One(b) => core::slice::from_ref(b),
+            Self::Many(v) => v,
+        }
+    }
+    /// Blocks held on the heap (0 for an inline block).
+    pub(crate) fn heap_len(&self) -> usize {
+        match self {
+            Self::One(_) => 0,
+            Self::Many(v) => v.len(),
+        }
+    }
+}
+
 /// Linux's `vm_struct`: what one area of the window holds. Lives inside its
 /// node of the busy tree (the address and extent come from there), so an
 /// area costs one node: 44 bytes on the 32-bit target (28 of them this
@@ -107,7 +144,7 @@ pub struct VmStruct {
     /// The frames mapped, in virtual order: owned for `VM_ALLOC`, borrowed
     /// for `VM_MAP`, empty for ioremap and DMA (physically contiguous from
     /// `phys_addr`).
-    pub(crate) frames: Box<[PackedBlock]>,
+    pub(crate) frames: FrameList,
 }
 
 impl VmStruct {
@@ -133,11 +170,12 @@ impl VmStruct {
     }
     /// The frame list.
     pub fn frames(&self) -> impl Iterator<Item = Block> + '_ {
-        self.frames.iter().map(|p| p.block())
+        self.frames.as_slice().iter().map(|p| p.block())
     }
     /// Linux's `nr_pages`: frames listed in the record (0 for ioremap/DMA).
     pub fn nr_pages(&self) -> u32 {
         self.frames
+            .as_slice()
             .iter()
             .fold(0u32, |n, b| n.saturating_add(b.pages()))
     }

@@ -62,9 +62,8 @@ pub use area::{InfoLine, OwnerId, PackedBlock, VmFlags, VmStruct};
 pub use vmap::{VaRange, VmapConfig, VmapStats};
 
 use abi::{Pfn, PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
-use alloc::boxed::Box;
 use alloc::vec::Vec;
-use area::mapped_size;
+use area::{mapped_size, FrameList};
 use buddy::{Block, BuddyError, BuddyPool};
 use core::fmt;
 use vmap::{AllocRequest, Flush, Vmap, VmapError};
@@ -478,9 +477,17 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
     }
 
     fn reserve(&mut self, req: AllocRequest, vm: VmStruct) -> Result<VirtAddr, MemError> {
+        self.reserve_area(req, vm).map(|(va, _)| va)
+    }
+
+    fn reserve_area(
+        &mut self,
+        req: AllocRequest,
+        vm: VmStruct,
+    ) -> Result<(VirtAddr, vmap::AreaSlot), MemError> {
         let mut cb = flush_cb!(self);
-        let r = self.vmap.alloc(&req, vm, &mut cb);
-        r.map(|r| r.start).map_err(MemError::from)
+        let r = self.vmap.alloc_area(&req, vm, &mut cb);
+        r.map(|(r, slot)| (r.start, slot)).map_err(MemError::from)
     }
 
     /// Gives back a range none of whose pages was ever mapped: no TLB can
@@ -534,7 +541,8 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
     fn release_now(&mut self, vm: &VmStruct) {
         let ok = if vm.flags.contains(VmFlags::VM_ALLOC) {
             self.scratch.clear();
-            self.scratch.extend(vm.frames.iter().map(|p| p.block()));
+            self.scratch
+                .extend(vm.frames.as_slice().iter().map(|p| p.block()));
             self.scratch.is_empty() || self.frames.free_blocks(&self.scratch).is_ok()
         } else if vm.flags.contains(VmFlags::VM_DMA) && vm.requested != 0 {
             let pages = vm.requested.div_ceil(PAGE_SIZE);
@@ -552,7 +560,7 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
     /// Parks the frames of a freed (and unmapped) area until the flush.
     fn defer(&mut self, vm: VmStruct) {
         if vm.flags.contains(VmFlags::VM_ALLOC) {
-            for p in vm.frames.iter() {
+            for p in vm.frames.as_slice().iter() {
                 self.deferred.push(p.block());
                 self.deferred_frames = self.deferred_frames.saturating_add(p.pages());
             }
@@ -601,9 +609,9 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
             requested: size,
             phys_addr: 0,
             flags: flags.union(VmFlags::VM_ALLOC),
-            frames: Box::default(),
+            frames: FrameList::default(),
         };
-        let va = self.reserve(req, vm)?;
+        let (va, slot) = self.reserve_area(req, vm)?;
 
         let mut blocks = core::mem::take(&mut self.scratch);
         blocks.clear();
@@ -614,13 +622,13 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
         }
         // Record the frames first: from here on the failure path finds
         // them in the vm_struct.
-        let packed = pack_blocks(&blocks);
-        let recorded = match (packed, self.vmap.get_mut(va)) {
-            (Some(p), Some(vm)) => {
-                vm.frames = p;
+        // The slot is still this area's: nothing freed it since.
+        let recorded = match pack_blocks(&blocks) {
+            Some(p) => {
+                self.vmap.payload_mut(slot).frames = p;
                 true
             }
-            _ => false,
+            None => false,
         };
         if !recorded {
             if self.frames.free_blocks(&blocks).is_err() {
@@ -747,7 +755,7 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
             requested: size,
             phys_addr: first.0,
             flags: VmFlags::VM_IOREMAP,
-            frames: Box::default(),
+            frames: FrameList::default(),
         };
         let va = self.reserve(req, vm)?;
         let attrs = MapAttrs {
@@ -797,7 +805,7 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
             requested: bytes,
             phys_addr: 0,
             flags: VmFlags::VM_MAP,
-            frames: packed.into_boxed_slice(),
+            frames: FrameList::Many(packed.into_boxed_slice()),
         };
         let va = self.reserve(AllocRequest::new(bytes), vm)?;
         let attrs = MapAttrs {
@@ -842,7 +850,7 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
             requested: 0,
             phys_addr: 0,
             flags: VmFlags::VM_DMA,
-            frames: Box::default(),
+            frames: FrameList::default(),
         };
         let va = self.reserve(AllocRequest::new(bytes), vm)?;
         let pfn = match self.alloc_exact_retry(pages) {
@@ -898,7 +906,7 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
             return Ok(PhysAddr(vm.phys_addr + off));
         }
         let mut page = off >> PAGE_SHIFT;
-        for b in vm.frames.iter() {
+        for b in vm.frames.as_slice().iter() {
             if page < b.pages() {
                 let pfn = b.block().pfn.0 + page;
                 return Ok(PhysAddr((pfn << PAGE_SHIFT) | (off & (PAGE_SIZE - 1))));
@@ -998,7 +1006,7 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
         let frames: usize = self
             .vmap
             .iter()
-            .map(|a| a.private.frames.len() * core::mem::size_of::<PackedBlock>())
+            .map(|a| a.private.frames.heap_len() * core::mem::size_of::<PackedBlock>())
             .sum();
         self.vmap.metadata_bytes()
             + frames
@@ -1062,6 +1070,7 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
                 }
                 if vm
                     .frames
+                    .as_slice()
                     .iter()
                     .any(|b| !self.frames.is_allocated(b.block().pfn))
                 {
@@ -1093,11 +1102,14 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
 /// (collecting through `Option` would lose the size hint and grow, then
 /// shrink, the buffer: two extra heap calls per vmalloc). `None` if a block
 /// cannot be packed or the heap is exhausted.
-fn pack_blocks(blocks: &[Block]) -> Option<Box<[PackedBlock]>> {
+fn pack_blocks(blocks: &[Block]) -> Option<FrameList> {
+    if let [one] = blocks {
+        return PackedBlock::new(*one).map(FrameList::One);
+    }
     let mut v = Vec::new();
     v.try_reserve_exact(blocks.len()).ok()?;
     for b in blocks {
         v.push(PackedBlock::new(*b)?);
     }
-    Some(v.into_boxed_slice())
+    Some(FrameList::Many(v.into_boxed_slice()))
 }

@@ -5,9 +5,8 @@ use alloc::vec::Vec;
 
 use abi::{Pfn, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use buddy::BuddyPool;
-use ipc::MAX_MESSAGE_SIZE;
 use ipc::{
-    decode_body, encode_reply_error, encode_reply_ok, peek_sequence, split_request, AreaKind,
+    decode_body, encode_reply_body, encode_reply_error, peek_sequence, split_request, AreaKind,
     AreaRecord, BoundedVec, ClientUsage, DmaAllocOk, DmaAllocRequest, DmaFreeOk, DmaFreeRequest,
     ErrorCode, InfoOk, InfoRequest, IoMemType, IoremapOk, IoremapRequest, IounmapOk,
     IounmapRequest, Opcode, PingOk, PingRequest, Request, RequestBody, Response, StatsOk,
@@ -15,6 +14,7 @@ use ipc::{
     VmallocRequest, VmapFlags, VmapOk, VmapRequest, VmapSource, VunmapOk, VunmapRequest,
     INFO_MAX_RECORDS, NR_ORDERS, STATS_MAX_CLIENTS,
 };
+use ipc::{HEADER_SIZE, MAX_MESSAGE_SIZE};
 use memcore::{FrameAllocator, Mapper, MemCore, MemError, MemType, OwnerId, VmFlags, VmStruct};
 
 use crate::config::{ClientConfig, ClientId, ConfigError, PhysRange, Quota, ServerConfig};
@@ -46,6 +46,100 @@ impl ClientState {
         } else {
             Err(ErrorCode::QuotaExceeded)
         }
+    }
+}
+
+/// The client table: rows sorted by badge in a vector (a handful of
+/// clients: a binary search over one cache line or two beats a B-tree's
+/// node walk on every request). Same interface as the `BTreeMap` it
+/// replaced, iteration in badge order included.
+#[derive(Debug, Default)]
+struct ClientTable {
+    rows: Vec<(ClientId, ClientState)>,
+}
+
+impl ClientTable {
+    #[inline]
+    fn position(&self, id: &ClientId) -> core::result::Result<usize, usize> {
+        self.rows.binary_search_by(|(k, _)| k.cmp(id))
+    }
+    #[inline]
+    fn get(&self, id: &ClientId) -> Option<&ClientState> {
+        self.position(id).ok().map(|i| &self.rows[i].1)
+    }
+    #[inline]
+    fn get_mut(&mut self, id: &ClientId) -> Option<&mut ClientState> {
+        match self.position(id) {
+            Ok(i) => Some(&mut self.rows[i].1),
+            Err(_) => None,
+        }
+    }
+    fn insert(&mut self, id: ClientId, row: ClientState) -> Option<ClientState> {
+        match self.position(&id) {
+            Ok(i) => Some(core::mem::replace(&mut self.rows[i].1, row)),
+            Err(i) => {
+                self.rows.insert(i, (id, row));
+                None
+            }
+        }
+    }
+    fn remove(&mut self, id: &ClientId) -> Option<ClientState> {
+        self.position(id).ok().map(|i| self.rows.remove(i).1)
+    }
+    fn iter(&self) -> impl Iterator<Item = (&ClientId, &ClientState)> + '_ {
+        self.rows.iter().map(|(k, v)| (k, v))
+    }
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+}
+
+impl<'a> IntoIterator for &'a ClientTable {
+    type Item = (&'a ClientId, &'a ClientState);
+    type IntoIter = core::iter::Map<
+        core::slice::Iter<'a, (ClientId, ClientState)>,
+        fn(&'a (ClientId, ClientState)) -> (&'a ClientId, &'a ClientState),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.rows.iter().map(|(k, v)| (k, v))
+    }
+}
+
+/// Where a request is read and its reply written.
+trait Io {
+    /// The whole request message (header included).
+    fn request(&self) -> &[u8];
+    /// The reply buffer.
+    fn reply(&mut self) -> &mut [u8];
+}
+
+/// Request and reply in separate buffers.
+struct Split<'a> {
+    request: &'a [u8],
+    reply: &'a mut [u8],
+}
+
+impl Io for Split<'_> {
+    fn request(&self) -> &[u8] {
+        self.request
+    }
+    fn reply(&mut self) -> &mut [u8] {
+        self.reply
+    }
+}
+
+/// The request is the first `len` bytes of the reply buffer.
+struct InPlace<'a> {
+    buffer: &'a mut [u8],
+    len: usize,
+}
+
+impl Io for InPlace<'_> {
+    fn request(&self) -> &[u8] {
+        &self.buffer[..self.len]
+    }
+    fn reply(&mut self) -> &mut [u8] {
+        self.buffer
     }
 }
 
@@ -133,7 +227,7 @@ fn wire(e: MemError) -> ErrorCode {
 /// which memcore's `FrameAllocator` trait does not expose.
 pub struct Server<M: Mapper> {
     core: MemCore<BuddyPool, Hw<M>>,
-    clients: BTreeMap<ClientId, ClientState>,
+    clients: ClientTable,
     ram: Vec<PhysRange>,
     unknown_clients: Option<Quota>,
     /// Bytes of the window: nothing larger can ever be mapped.
@@ -167,7 +261,7 @@ impl<M: Mapper> Server<M> {
         if let Some(bad) = ram.iter().find(|r| !valid(r)) {
             return Err(ConfigError::InvalidRange(*bad));
         }
-        let mut clients = BTreeMap::new();
+        let mut clients = ClientTable::default();
         for ClientConfig {
             client,
             quota,
@@ -226,11 +320,8 @@ impl<M: Mapper> Server<M> {
     /// never hears of would leak until it exits) and an `Internal` error is
     /// replied if it fits; 0 is returned if nothing fits.
     pub fn handle(&mut self, client: ClientId, request: &[u8], reply: &mut [u8]) -> usize {
-        // The typed path: only the one body type the opcode names is
-        // decoded and encoded (see `ipc::RequestBody`); `dispatch` gives the
-        // same answers through the `Request`/`Response` enums.
-        let (seq, opcode, payload) = match split_request(request) {
-            Ok(v) => v,
+        let (seq, opcode) = match split_request(request) {
+            Ok((seq, opcode, _)) => (seq, opcode),
             Err(e) => {
                 let seq = peek_sequence(request).unwrap_or(0);
                 return encode_reply_error(seq, e.to_error_code(), reply).unwrap_or(0);
@@ -239,32 +330,49 @@ impl<M: Mapper> Server<M> {
         if reply.len() < MAX_MESSAGE_SIZE {
             return encode_reply_error(seq, ErrorCode::Internal, reply).unwrap_or(0);
         }
+        self.handle_io(client, seq, opcode, &mut Split { request, reply })
+    }
+
+    /// [`Server::handle`] for a request that is the first `len` bytes of
+    /// `buffer`, answered in the same buffer (the task's IPC buffer): the
+    /// request is decoded before anything is written, so it need not be
+    /// copied out first. Same answers as `handle`.
+    pub fn handle_in_place(&mut self, client: ClientId, buffer: &mut [u8], len: usize) -> usize {
+        let request = &buffer[..len.min(buffer.len())];
+        let (seq, opcode) = match split_request(request) {
+            Ok((seq, opcode, _)) => (seq, opcode),
+            Err(e) => {
+                let seq = peek_sequence(request).unwrap_or(0);
+                return encode_reply_error(seq, e.to_error_code(), buffer).unwrap_or(0);
+            }
+        };
+        if buffer.len() < MAX_MESSAGE_SIZE {
+            return encode_reply_error(seq, ErrorCode::Internal, buffer).unwrap_or(0);
+        }
+        let len = len.min(buffer.len());
+        self.handle_io(client, seq, opcode, &mut InPlace { buffer, len })
+    }
+
+    /// The typed path, once the header checked out and the reply buffer is
+    /// big enough: only the one body type the opcode names is decoded and
+    /// encoded (see `ipc::RequestBody`); `dispatch` gives the same answers
+    /// through the `Request`/`Response` enums.
+    fn handle_io(&mut self, client: ClientId, seq: u32, opcode: Opcode, io: &mut impl Io) -> usize {
         let out = match opcode {
-            Opcode::Vmalloc => self.serve(seq, payload, reply, |s, r| s.vmalloc(client, &r)),
-            Opcode::Vfree => self.serve(seq, payload, reply, |s, r| s.op_vfree(client, &r)),
-            Opcode::Ioremap => self.serve(seq, payload, reply, |s, r| s.ioremap(client, &r)),
-            Opcode::Iounmap => self.serve(seq, payload, reply, |s, r| s.op_iounmap(client, &r)),
-            Opcode::Vmap => self.serve(seq, payload, reply, |s, r| s.vmap(client, &r)),
-            Opcode::Vunmap => self.serve(seq, payload, reply, |s, r| s.op_vunmap(client, &r)),
-            Opcode::DmaAlloc => self.serve(seq, payload, reply, |s, r: DmaAllocRequest| {
+            Opcode::Vmalloc => self.serve(seq, io, |s, r| s.vmalloc(client, &r)),
+            Opcode::Vfree => self.serve(seq, io, |s, r| s.op_vfree(client, &r)),
+            Opcode::Ioremap => self.serve(seq, io, |s, r| s.ioremap(client, &r)),
+            Opcode::Iounmap => self.serve(seq, io, |s, r| s.op_iounmap(client, &r)),
+            Opcode::Vmap => self.serve(seq, io, |s, r| s.vmap(client, &r)),
+            Opcode::Vunmap => self.serve(seq, io, |s, r| s.op_vunmap(client, &r)),
+            Opcode::DmaAlloc => self.serve(seq, io, |s, r: DmaAllocRequest| {
                 s.dma_alloc(client, r.pages)
             }),
-            Opcode::DmaFree => self.serve(seq, payload, reply, |s, r| s.op_dma_free(client, &r)),
-            Opcode::VirtToPhys => {
-                self.serve(seq, payload, reply, |s, r| s.op_virt_to_phys(client, &r))
-            }
-            Opcode::Info => {
-                self.serve(
-                    seq,
-                    payload,
-                    reply,
-                    |s, r: InfoRequest| Ok(s.info(r.cursor)),
-                )
-            }
-            Opcode::Stats => self.serve(seq, payload, reply, |s, _: StatsRequest| Ok(s.stats())),
-            Opcode::Ping => self.serve(seq, payload, reply, |_, r: PingRequest| {
-                Ok(PingOk { nonce: r.nonce })
-            }),
+            Opcode::DmaFree => self.serve(seq, io, |s, r| s.op_dma_free(client, &r)),
+            Opcode::VirtToPhys => self.serve(seq, io, |s, r| s.op_virt_to_phys(client, &r)),
+            Opcode::Info => self.serve(seq, io, |s, r: InfoRequest| Ok(s.info(r.cursor))),
+            Opcode::Stats => self.serve(seq, io, |s, _: StatsRequest| Ok(s.stats())),
+            Opcode::Ping => self.serve(seq, io, |_, r: PingRequest| Ok(PingOk { nonce: r.nonce })),
         };
         out.unwrap_or(0)
     }
@@ -273,15 +381,18 @@ impl<M: Mapper> Server<M> {
     fn serve<R: RequestBody>(
         &mut self,
         seq: u32,
-        payload: &[u8],
-        reply: &mut [u8],
+        io: &mut impl Io,
         op: impl FnOnce(&mut Self, R) -> Result<R::Reply>,
     ) -> core::result::Result<usize, ipc::EncodeError> {
-        let result = decode_body::<R>(payload)
+        // The body is owned once decoded: the reply may then overwrite
+        // the request.
+        let decoded = decode_body::<R>(io.request().get(HEADER_SIZE..).unwrap_or(&[]));
+        let result = decoded
             .map_err(|e| e.to_error_code())
             .and_then(|r| op(self, r));
+        let reply = io.reply();
         match result {
-            Ok(ok) => encode_reply_ok(R::OPCODE, seq, &ok, reply),
+            Ok(ok) => encode_reply_body::<R>(seq, &ok, reply),
             Err(code) => encode_reply_error(seq, code, reply),
         }
     }
@@ -481,19 +592,21 @@ impl<M: Mapper> Server<M> {
     /// The row of a client about to allocate: its manifest row, or a new
     /// row for an unknown badge if the configuration admits those.
     fn admit(&mut self, client: ClientId) -> Result<&mut ClientState> {
-        if !self.clients.contains_key(&client) {
-            let quota = self.unknown_clients.ok_or(ErrorCode::PermissionDenied)?;
-            self.clients.insert(
-                client,
-                ClientState {
+        let i = match self.clients.position(&client) {
+            Ok(i) => i,
+            Err(i) => {
+                let quota = self.unknown_clients.ok_or(ErrorCode::PermissionDenied)?;
+                let row = ClientState {
                     quota,
                     devices: Vec::new(),
                     usage: Usage::default(),
                     configured: false,
-                },
-            );
-        }
-        self.clients.get_mut(&client).ok_or(ErrorCode::Internal)
+                };
+                self.clients.rows.insert(i, (client, row));
+                i
+            }
+        };
+        Ok(&mut self.clients.rows[i].1)
     }
 
     /// Refuses a mapping of `pages` pages (plus its guard page) that no

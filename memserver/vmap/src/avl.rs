@@ -426,9 +426,16 @@ impl<I: Item> Avl<I> {
 
     /// Inserts `item`; its key must not be present. Returns its node index.
     pub(crate) fn insert(&mut self, item: I) -> u32 {
-        let mut path = [NIL; MAX_DEPTH];
-        let (d, _, _) = self.search_gap(item.key(), &mut path);
-        self.insert_at_gap(item, &path, d)
+        self.insert_with(item, &mut [NIL; MAX_DEPTH])
+    }
+
+    /// [`Avl::insert`] with a caller-provided path buffer (its contents
+    /// are overwritten before being read: a reused buffer saves the
+    /// initialisation of a fresh one).
+    #[inline]
+    pub(crate) fn insert_with(&mut self, item: I, path: &mut [u32; MAX_DEPTH]) -> u32 {
+        let (d, _, _) = self.search_gap(item.key(), path);
+        self.insert_at_gap(item, path, d)
     }
 
     /// Descends towards `key` (which must not be in the tree), recording
@@ -489,7 +496,12 @@ impl<I: Item> Avl<I> {
 
     /// Removes the node with `key`, returning its item.
     pub(crate) fn remove(&mut self, key: u32) -> Option<I> {
-        let mut path = [NIL; MAX_DEPTH];
+        self.remove_with(key, &mut [NIL; MAX_DEPTH])
+    }
+
+    /// [`Avl::remove`] with a caller-provided path buffer (see
+    /// [`Avl::insert_with`]).
+    pub(crate) fn remove_with(&mut self, key: u32, path: &mut [u32; MAX_DEPTH]) -> Option<I> {
         let mut d = 0;
         let mut at = self.root;
         while at != NIL {
@@ -505,7 +517,7 @@ impl<I: Item> Avl<I> {
         if at == NIL {
             return None;
         }
-        Some(self.remove_at(&mut path, d, at))
+        Some(self.remove_at(path, d, at))
     }
 
     /// Removes `target`, whose root path is `path[..d]` (plain indices,

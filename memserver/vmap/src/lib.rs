@@ -68,6 +68,7 @@ extern crate alloc;
 mod avl;
 
 use abi::{VirtAddr, PAGE_SHIFT, PAGE_SIZE};
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use avl::{Avl, Item, IDX_MASK, MAX_DEPTH, NIL};
 
@@ -360,6 +361,12 @@ const _: () = assert!(VISITED & IDX_MASK == 0);
 /// cheap and never wastes window to alignment.
 pub const EXACT_ALIGN_BUDGET: u32 = 16;
 
+/// The busy-tree node of a live area ([`Vmap::alloc_area`]). Nodes never
+/// move while their area lives (rebalancing relinks them), so the slot
+/// stays valid until the area is freed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AreaSlot(u32);
+
 /// A borrowed view of one busy area.
 #[derive(Debug)]
 pub struct AreaRef<'a, T> {
@@ -419,6 +426,10 @@ pub struct Vmap<T> {
     frees: u64,
     retries: u32,
     exact_align_budget: u32,
+    /// The root-path buffer of the hot operations (allocation, free),
+    /// reused so they need not initialise ~200 bytes of stack each time.
+    /// Taken out while in use; `None` only until first use.
+    path: Option<Box<[u32; MAX_DEPTH]>>,
 }
 
 impl<T: Default> Vmap<T> {
@@ -438,6 +449,7 @@ impl<T: Default> Vmap<T> {
             frees: 0,
             retries: 0,
             exact_align_budget: EXACT_ALIGN_BUDGET,
+            path: None,
         };
         v.free.insert(FreeRange {
             start: cfg.start.0,
@@ -472,6 +484,17 @@ impl<T: Default> Vmap<T> {
         private: T,
         flush: &mut F,
     ) -> Result<VaRange, VmapError> {
+        self.alloc_area(req, private, flush).map(|(range, _)| range)
+    }
+
+    /// [`Vmap::alloc`], also returning the new area's [`AreaSlot`], so the
+    /// caller can fill in its payload later without a lookup.
+    pub fn alloc_area<F: FnMut(&Flush<'_>)>(
+        &mut self,
+        req: &AllocRequest,
+        private: T,
+        flush: &mut F,
+    ) -> Result<(VaRange, AreaSlot), VmapError> {
         if req.size == 0 || req.size & (PAGE_SIZE - 1) != 0 {
             return Err(VmapError::InvalidSize);
         }
@@ -498,31 +521,52 @@ impl<T: Default> Vmap<T> {
         if size > vend - vstart {
             return Err(VmapError::NoVirtualSpace);
         }
-        let mut path = [NIL; MAX_DEPTH];
-        let (node, addr, depth) =
-            match self.find_vmap_lowest_match(size, align, vstart, vend, &mut path) {
-                Some(hit) => hit,
-                None => {
-                    if self.purge_list.is_empty() {
-                        return Err(VmapError::NoVirtualSpace);
-                    }
-                    self.retries = self.retries.saturating_add(1);
-                    self.purge(flush);
-                    self.find_vmap_lowest_match(size, align, vstart, vend, &mut path)
-                        .ok_or(VmapError::NoVirtualSpace)?
-                }
-            };
+        let mut path = self.take_path();
+        let hit = match self.find_vmap_lowest_match(size, align, vstart, vend, &mut path) {
+            Some(hit) => Some(hit),
+            None if self.purge_list.is_empty() => None,
+            None => {
+                self.retries = self.retries.saturating_add(1);
+                self.purge(flush);
+                self.find_vmap_lowest_match(size, align, vstart, vend, &mut path)
+            }
+        };
+        let Some((node, addr, depth)) = hit else {
+            self.path = Some(path);
+            return Err(VmapError::NoVirtualSpace);
+        };
         self.va_clip(node, addr, size, &mut path, depth);
-        self.busy.insert(BusyArea {
-            start: addr,
-            end: addr + size,
-            private,
-        });
+        let slot = self.busy.insert_with(
+            BusyArea {
+                start: addr,
+                end: addr + size,
+                private,
+            },
+            &mut path,
+        );
+        self.path = Some(path);
         self.allocs += 1;
-        Ok(VaRange {
+        let range = VaRange {
             start: VirtAddr(addr),
             end: VirtAddr(addr + size),
-        })
+        };
+        Ok((range, AreaSlot(slot)))
+    }
+
+    /// The payload of the live area `slot` names ([`Vmap::alloc_area`]).
+    /// The slot must not outlive its area: once the area is freed it may
+    /// name another one (or a recycled, empty node).
+    #[inline]
+    pub fn payload_mut(&mut self, slot: AreaSlot) -> &mut T {
+        &mut self.busy.item_mut(slot.0).private
+    }
+
+    /// The reusable path buffer (put it back in `self.path` when done).
+    #[inline]
+    fn take_path(&mut self) -> Box<[u32; MAX_DEPTH]> {
+        self.path
+            .take()
+            .unwrap_or_else(|| Box::new([NIL; MAX_DEPTH]))
     }
 
     /// Lowest-address fit: `(free node, address)`, with `a % align == 0`
@@ -729,11 +773,15 @@ impl<T: Default> Vmap<T> {
             FitType::NoEdge => {
                 self.free.item_mut(n).end = a;
                 self.free.fix_up(path_n, last);
-                self.free.insert(FreeRange {
-                    start: a + size,
-                    end,
-                    subtree_max: 0,
-                });
+                // The path is spent: the insertion reuses its buffer.
+                self.free.insert_with(
+                    FreeRange {
+                        start: a + size,
+                        end,
+                        subtree_max: 0,
+                    },
+                    path,
+                );
             }
         }
     }
@@ -808,7 +856,10 @@ impl<T: Default> Vmap<T> {
         if !va_start.is_page_aligned() {
             return Err(VmapError::UnalignedAddress);
         }
-        let area = self.busy.remove(va_start.0).ok_or(VmapError::NotFound)?;
+        let mut path = self.take_path();
+        let area = self.busy.remove_with(va_start.0, &mut path);
+        self.path = Some(path);
+        let area = area.ok_or(VmapError::NotFound)?;
         self.merge_or_add(va_start.0, area.end);
         Ok(area.private)
     }
@@ -823,7 +874,10 @@ impl<T: Default> Vmap<T> {
             return Err(VmapError::UnalignedAddress);
         }
         // One descent: the removal hands back the item with its end.
-        let area = self.busy.remove(va_start.0).ok_or(VmapError::NotFound)?;
+        let mut path = self.take_path();
+        let area = self.busy.remove_with(va_start.0, &mut path);
+        self.path = Some(path);
+        let area = area.ok_or(VmapError::NotFound)?;
         let range = VaRange {
             start: va_start,
             end: VirtAddr(area.end),

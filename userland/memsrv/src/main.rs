@@ -281,7 +281,6 @@ pub fn task_main(_arg: u32) -> i32 {
     let _ = server.pool().write_buddyinfo(&mut line);
     info!("memserver: boot {}", line.as_str());
 
-    let mut request = alloc::vec![0u8; abi::IPC_BUFFER_SIZE];
     let mut gone = 0usize;
     let mut reply: Option<MessageTag> = None;
     loop {
@@ -331,13 +330,9 @@ pub fn task_main(_arg: u32) -> i32 {
             }
             continue;
         }
-        let n = len.min(request.len());
-        request[..n].copy_from_slice(&sys::ipc_buffer().bytes[..n]);
-        let out = server.handle(
-            ClientId(badge.0),
-            &request[..n],
-            &mut sys::ipc_buffer().bytes[..],
-        );
+        // Decoded in place: the reply overwrites the request only after
+        // its body was read.
+        let out = server.handle_in_place(ClientId(badge.0), &mut sys::ipc_buffer().bytes[..], len);
         reply = Some(MessageTag::new(userlib::mem::MEMSERVER_LABEL, out).unwrap_or_default());
     }
 }

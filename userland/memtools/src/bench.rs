@@ -223,7 +223,23 @@ impl core::fmt::Display for Ratio {
     }
 }
 
-/// Runs every row and prints the table.
+/// A quicker mode for profiling builds: `MEMTOOLS_BENCH_ONLY="0,1"` at
+/// build time runs only the rows with these indices (0 = ping, 1 = one
+/// page), and `MEMTOOLS_BENCH_LOOPS=n` caps every row's loop count.
+const ONLY: Option<&str> = option_env!("MEMTOOLS_BENCH_ONLY");
+const LOOPS: Option<&str> = option_env!("MEMTOOLS_BENCH_LOOPS");
+
+fn selected(index: usize) -> bool {
+    ONLY.is_none_or(|list| list.split(',').any(|i| i.trim().parse() == Ok(index)))
+}
+
+fn loops_of(row: &Row) -> u32 {
+    LOOPS
+        .and_then(|n| n.trim().parse::<u32>().ok())
+        .map_or(row.loops, |n| n.clamp(1, row.loops))
+}
+
+/// Runs every row (or the [`ONLY`] ones) and prints the table.
 pub fn run() -> i32 {
     let client = mem::client(MEMSERVER);
     if let Err(e) = client.ping(5) {
@@ -242,7 +258,14 @@ pub fn run() -> i32 {
     );
     let mut rng = Rng::new(0x00be_4c11);
     let (mut met, mut goals) = (0, 0);
-    for row in ROWS {
+    for (index, row) in ROWS.iter().enumerate() {
+        if !selected(index) {
+            continue;
+        }
+        let row = &Row {
+            loops: loops_of(row),
+            ..*row
+        };
         let ours = match measure(&client, row, &mut rng) {
             Ok(v) => v,
             Err(e) => {
