@@ -115,6 +115,23 @@ pub mod role {
 const SEND: EndpointRights = EndpointRights::SEND;
 const RECV: EndpointRights = EndpointRights::RECEIVE;
 
+/// An endpoint capability.
+const fn endpoint(ep: u8, badge: u32, rights: EndpointRights) -> CapSpec {
+    CapSpec::Endpoint { ep, badge, rights }
+}
+
+/// The memory server's own VSpace capability for the task at `task`, with
+/// a page quota.
+const fn client_of(task: u8, quota_pages: u32) -> CapSpec {
+    CapSpec::Client { task, quota_pages }
+}
+
+/// The motherboard's system registers (the demo's ioremap target).
+const SYSREGS: CapSpec = CapSpec::Device {
+    phys: 0x1000_0000,
+    pages: 1,
+};
+
 const fn ktest(name: &'static str, role: u32, prio: u8, caps: &'static [CapSpec]) -> TaskSpec {
     TaskSpec {
         name,
@@ -132,49 +149,15 @@ static IPC_TEST: &[TaskSpec] = &[
     TaskSpec {
         supervisor: None,
         root: true,
-        ..ktest(
-            "supervisor",
-            role::SUPERVISOR,
-            1,
-            &[CapSpec::Endpoint {
-                ep: 1,
-                badge: 0,
-                rights: RECV,
-            }],
-        )
+        ..ktest("supervisor", role::SUPERVISOR, 1, &[endpoint(1, 0, RECV)])
     },
-    ktest(
-        "pong",
-        role::PONG,
-        2,
-        &[CapSpec::Endpoint {
-            ep: 0,
-            badge: 0,
-            rights: RECV,
-        }],
-    ),
-    ktest(
-        "ping",
-        role::PING,
-        2,
-        &[CapSpec::Endpoint {
-            ep: 0,
-            badge: 0x77,
-            rights: SEND,
-        }],
-    ),
+    ktest("pong", role::PONG, 2, &[endpoint(0, 0, RECV)]),
+    ktest("ping", role::PING, 2, &[endpoint(0, 0x77, SEND)]),
     ktest(
         "capcheck",
         role::CAPCHECK,
         3,
-        &[
-            CapSpec::Endpoint {
-                ep: 0,
-                badge: 5,
-                rights: RECV,
-            },
-            CapSpec::PoolPages(1),
-        ],
+        &[endpoint(0, 5, RECV), CapSpec::PoolPages(1)],
     ),
     ktest(
         "mapcheck",
@@ -183,15 +166,8 @@ static IPC_TEST: &[TaskSpec] = &[
         &[
             CapSpec::VSpace(4),
             CapSpec::PoolPages(16),
-            CapSpec::Device {
-                phys: 0x1000_0000,
-                pages: 1,
-            },
-            CapSpec::Endpoint {
-                ep: 0,
-                badge: 0,
-                rights: SEND,
-            },
+            SYSREGS,
+            endpoint(0, 0, SEND),
         ],
     ),
     ktest("faulter", role::FAULTER, 3, &[]),
@@ -221,11 +197,7 @@ static BENCH: &[TaskSpec] = &[
             role::BENCH_CLIENT,
             2,
             &[
-                CapSpec::Endpoint {
-                    ep: 0,
-                    badge: 1,
-                    rights: SEND,
-                },
+                endpoint(0, 1, SEND),
                 CapSpec::VSpace(0),
                 CapSpec::PoolPages(64),
             ],
@@ -233,16 +205,7 @@ static BENCH: &[TaskSpec] = &[
     },
     TaskSpec {
         supervisor: None,
-        ..ktest(
-            "benchsrv",
-            role::BENCH_SERVER,
-            2,
-            &[CapSpec::Endpoint {
-                ep: 0,
-                badge: 0,
-                rights: RECV,
-            }],
-        )
+        ..ktest("benchsrv", role::BENCH_SERVER, 2, &[endpoint(0, 0, RECV)])
     },
 ];
 
@@ -301,78 +264,30 @@ const fn client(name: &'static str, role: u32, prio: u8, caps: &'static [CapSpec
 /// The default system: the memory server, a demo client and vmallocinfo.
 static DEMO: &[TaskSpec] = &[
     memserver(&[
-        CapSpec::Endpoint {
-            ep: 0,
-            badge: 0,
-            rights: RECV,
-        },
+        endpoint(0, 0, RECV),
         CapSpec::AllFreeRam,
-        CapSpec::Client {
-            task: 1,
-            quota_pages: 4096,
-        },
-        CapSpec::Device {
-            phys: 0x1000_0000,
-            pages: 1,
-        },
-        CapSpec::Client {
-            task: 2,
-            quota_pages: 256,
-        },
+        client_of(1, 4096),
+        SYSREGS,
+        client_of(2, 256),
     ]),
-    client(
-        "demo",
-        tool::DEMO,
-        2,
-        &[CapSpec::Endpoint {
-            ep: 0,
-            badge: 2,
-            rights: SEND,
-        }],
-    ),
-    client(
-        "vmallocinfo",
-        tool::VMALLOCINFO,
-        3,
-        &[CapSpec::Endpoint {
-            ep: 0,
-            badge: 3,
-            rights: SEND,
-        }],
-    ),
+    client("demo", tool::DEMO, 2, &[endpoint(0, 2, SEND)]),
+    client("vmallocinfo", tool::VMALLOCINFO, 3, &[endpoint(0, 3, SEND)]),
 ];
 
 /// A memory-server client's slot 0: the server's endpoint, badge = its
 /// task id (slot index + 1).
 const fn server_ep(badge: u32) -> CapSpec {
-    CapSpec::Endpoint {
-        ep: 0,
-        badge,
-        rights: SEND,
-    }
+    endpoint(0, badge, SEND)
 }
 
 /// The stress suite in three tasks at once, each with its own seed.
 static STRESS: &[TaskSpec] = &[
     memserver(&[
-        CapSpec::Endpoint {
-            ep: 0,
-            badge: 0,
-            rights: RECV,
-        },
+        endpoint(0, 0, RECV),
         CapSpec::AllFreeRam,
-        CapSpec::Client {
-            task: 1,
-            quota_pages: 16384,
-        },
-        CapSpec::Client {
-            task: 2,
-            quota_pages: 16384,
-        },
-        CapSpec::Client {
-            task: 3,
-            quota_pages: 16384,
-        },
+        client_of(1, 16384),
+        client_of(2, 16384),
+        client_of(3, 16384),
     ]),
     client(
         "stress1",
@@ -399,24 +314,11 @@ static STRESS: &[TaskSpec] = &[
 /// it can ask for a device it was not granted beside one it was).
 static EVIL: &[TaskSpec] = &[
     memserver(&[
-        CapSpec::Endpoint {
-            ep: 0,
-            badge: 0,
-            rights: RECV,
-        },
+        endpoint(0, 0, RECV),
         CapSpec::AllFreeRam,
-        CapSpec::Client {
-            task: 1,
-            quota_pages: 64,
-        },
-        CapSpec::Device {
-            phys: 0x1000_0000,
-            pages: 1,
-        },
-        CapSpec::Client {
-            task: 2,
-            quota_pages: 64,
-        },
+        client_of(1, 64),
+        SYSREGS,
+        client_of(2, 64),
     ]),
     client("evil", tool::EVIL, 2, &[server_ep(2)]),
     client("innocent", tool::INNOCENT, 2, &[server_ep(3)]),
@@ -427,16 +329,9 @@ static EVIL: &[TaskSpec] = &[
 /// window, then of RAM.
 static EXHAUST: &[TaskSpec] = &[
     memserver(&[
-        CapSpec::Endpoint {
-            ep: 0,
-            badge: 0,
-            rights: RECV,
-        },
+        endpoint(0, 0, RECV),
         CapSpec::AllFreeRam,
-        CapSpec::Client {
-            task: 1,
-            quota_pages: 1 << 20,
-        },
+        client_of(1, 1 << 20),
     ]),
     client("exhaust", tool::EXHAUST, 2, &[server_ep(2)]),
 ];
@@ -444,20 +339,10 @@ static EXHAUST: &[TaskSpec] = &[
 /// The client-side cost benchmark (boot with `--icount`).
 static MEMBENCH: &[TaskSpec] = &[
     memserver(&[
-        CapSpec::Endpoint {
-            ep: 0,
-            badge: 0,
-            rights: RECV,
-        },
+        endpoint(0, 0, RECV),
         CapSpec::AllFreeRam,
-        CapSpec::Client {
-            task: 1,
-            quota_pages: 65536,
-        },
-        CapSpec::Device {
-            phys: 0x1000_0000,
-            pages: 1,
-        },
+        client_of(1, 65536),
+        SYSREGS,
     ]),
     client("bench", tool::BENCH, 2, &[server_ep(2)]),
 ];
@@ -494,14 +379,7 @@ static BAD_IMAGES: &[TaskSpec] = &[
             "capcheck",
             role::CAPCHECK,
             2,
-            &[
-                CapSpec::Endpoint {
-                    ep: 0,
-                    badge: 5,
-                    rights: RECV,
-                },
-                CapSpec::PoolPages(1),
-            ],
+            &[endpoint(0, 5, RECV), CapSpec::PoolPages(1)],
         )
     },
 ];
@@ -629,56 +507,23 @@ macro_rules! blk_system {
     ($driver:expr, $irq:expr, $client:expr) => {
         &[
             memserver(&[
-                CapSpec::Endpoint {
-                    ep: 0,
-                    badge: 0,
-                    rights: RECV,
-                },
+                endpoint(0, 0, RECV),
                 CapSpec::AllFreeRam,
-                CapSpec::Client {
-                    task: 1,
-                    quota_pages: 1024,
-                },
+                client_of(1, 1024),
                 VIRTIO_MMIO,
-                CapSpec::Client {
-                    task: 2,
-                    quota_pages: 256,
-                },
+                client_of(2, 256),
             ]),
             blk_task(
                 "blkdrv",
                 $driver,
                 2,
-                &[
-                    CapSpec::Endpoint {
-                        ep: 0,
-                        badge: 2,
-                        rights: SEND,
-                    },
-                    $irq,
-                    CapSpec::Endpoint {
-                        ep: 1,
-                        badge: 0,
-                        rights: RECV,
-                    },
-                ],
+                &[endpoint(0, 2, SEND), $irq, endpoint(1, 0, RECV)],
             ),
             blk_task(
                 "blkclient",
                 $client,
                 3,
-                &[
-                    CapSpec::Endpoint {
-                        ep: 0,
-                        badge: 3,
-                        rights: SEND,
-                    },
-                    CapSpec::Endpoint {
-                        ep: 1,
-                        badge: 3,
-                        rights: SEND,
-                    },
-                ],
+                &[endpoint(0, 3, SEND), endpoint(1, 3, SEND)],
             ),
         ]
     };
@@ -704,26 +549,6 @@ static BLK_POLL: &[TaskSpec] = blk_system!(blk::DRIVER, CapSpec::Empty, blk::CLI
 
 /// The driver's memory-server client has no Device grant.
 static BLK_NOGRANT: &[TaskSpec] = &[
-    memserver(&[
-        CapSpec::Endpoint {
-            ep: 0,
-            badge: 0,
-            rights: RECV,
-        },
-        CapSpec::AllFreeRam,
-        CapSpec::Client {
-            task: 1,
-            quota_pages: 64,
-        },
-    ]),
-    blk_task(
-        "blkdrv",
-        blk::NOGRANT,
-        2,
-        &[CapSpec::Endpoint {
-            ep: 0,
-            badge: 2,
-            rights: SEND,
-        }],
-    ),
+    memserver(&[endpoint(0, 0, RECV), CapSpec::AllFreeRam, client_of(1, 64)]),
+    blk_task("blkdrv", blk::NOGRANT, 2, &[endpoint(0, 2, SEND)]),
 ];
