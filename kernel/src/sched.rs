@@ -47,10 +47,10 @@ pub struct Kernel {
 /// Counters printed at shutdown.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Stats {
-    /// System calls handled.
-    pub syscalls: u64,
+    /// System calls handled (wrapping: a 64-bit count costs the hot path).
+    pub syscalls: u32,
     /// Address-space switches.
-    pub switches: u64,
+    pub switches: u32,
     /// ASID rollovers.
     pub rollovers: u32,
 }
@@ -285,7 +285,7 @@ impl Kernel {
                 mm::load_user_table(vs.ttbr0(), vs.asid.asid);
             }
             self.loaded = Some(t);
-            self.stats.switches += 1;
+            self.stats.switches = self.stats.switches.wrapping_add(1);
         }
         let ctx = &mut self.task(t).ctx as *mut TrapFrame;
         // SAFETY: TPIDRPRW is only read by the user-trap entry, which
@@ -307,7 +307,7 @@ pub fn user_trap(kind: TrapKind) -> *const TrapFrame {
     };
     match kind {
         TrapKind::Svc => {
-            k.stats.syscalls += 1;
+            k.stats.syscalls = k.stats.syscalls.wrapping_add(1);
             if let Some(ctx) = crate::ipc::fastpath(&mut k, cur) {
                 return ctx;
             }
