@@ -146,6 +146,22 @@ pub trait RequestBody: Serialize + DeserializeOwned {
     fn encode_reply_payload(reply: &Self::Reply, out: &mut [u8]) -> Result<usize, EncodeError> {
         postcard_payload(reply, out)
     }
+
+    /// Decodes a whole request body's payload, as [`decode_body`] does
+    /// (same values accepted, same errors); the hot bodies override it
+    /// with direct varint reads.
+    #[inline]
+    fn decode_payload(payload: &[u8]) -> Result<Self, DecodeError> {
+        decode_body(payload)
+    }
+
+    /// Decodes a whole reply body's payload, as [`decode_body`] does (same
+    /// values accepted, same errors); the hot bodies override it with
+    /// direct varint reads.
+    #[inline]
+    fn decode_reply_payload(payload: &[u8]) -> Result<Self::Reply, DecodeError> {
+        decode_body(payload)
+    }
 }
 
 fn postcard_payload<T: Serialize + ?Sized>(body: &T, out: &mut [u8]) -> Result<usize, EncodeError> {
@@ -168,6 +184,42 @@ pub(crate) fn put_varint(out: &mut [u8], mut at: usize, mut v: u32) -> Result<us
         }
         *b = (v as u8) | 0x80;
         v >>= 7;
+    }
+}
+
+/// Reads the postcard varint `u32` at `payload[at..]`; returns it and the
+/// next position. Accepts and refuses exactly what postcard's
+/// `try_take_varint_u32` does (non-minimal encodings included; a fifth
+/// byte above 0x0f or a sixth byte is a bad varint), with the error
+/// [`decode_body`] gives for a bad payload.
+#[inline]
+pub(crate) fn take_varint(payload: &[u8], mut at: usize) -> Result<(u32, usize), DecodeError> {
+    let first = *payload.get(at).ok_or(DecodeError::BadPayload)?;
+    if first < 0x80 {
+        return Ok((u32::from(first), at + 1));
+    }
+    let mut out = 0u32;
+    for i in 0..5u32 {
+        let b = *payload.get(at).ok_or(DecodeError::BadPayload)?;
+        at += 1;
+        out |= u32::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            if i == 4 && b > 0x0f {
+                return Err(DecodeError::BadPayload);
+            }
+            return Ok((out, at));
+        }
+    }
+    Err(DecodeError::BadPayload)
+}
+
+/// The end of a payload decoded up to `at`: trailing bytes are an error,
+/// as in [`decode_body`].
+#[inline]
+pub(crate) fn take_end(payload: &[u8], at: usize) -> Result<(), DecodeError> {
+    match payload.len().saturating_sub(at) {
+        0 => Ok(()),
+        unused => Err(DecodeError::TrailingBytes { unused }),
     }
 }
 
@@ -263,6 +315,90 @@ pub fn encode_reply_error(seq: u32, code: ErrorCode, out: &mut [u8]) -> Result<u
 mod tests {
     use super::*;
     use crate::*;
+
+    /// The hand-written decoders accept exactly what postcard does,
+    /// with the same values and errors: every payload of up to 3 bytes,
+    /// and longer ones around the 5-byte varint limit.
+    #[test]
+    fn fast_reply_decoders_match_postcard() {
+        fn check<R: RequestBody>(p: &[u8])
+        where
+            R::Reply: PartialEq + core::fmt::Debug,
+        {
+            assert_eq!(
+                R::decode_reply_payload(p),
+                decode_body::<R::Reply>(p),
+                "{p:02x?}"
+            );
+        }
+        fn check_request<R: RequestBody + PartialEq + core::fmt::Debug>(p: &[u8]) {
+            assert_eq!(R::decode_payload(p), decode_body::<R>(p), "{p:02x?}");
+        }
+        fn all(p: &[u8]) {
+            check::<VmallocRequest>(p);
+            check::<VfreeRequest>(p);
+            check::<PingRequest>(p);
+            check_request::<VmallocRequest>(p);
+            check_request::<VfreeRequest>(p);
+            check_request::<PingRequest>(p);
+        }
+        all(&[]);
+        for a in 0..=255u8 {
+            all(&[a]);
+            for b in 0..=255u8 {
+                all(&[a, b]);
+                for c in [0u8, 1, 0x0f, 0x10, 0x7f, 0x80, 0x81, 0xff] {
+                    all(&[a, b, c]);
+                }
+            }
+        }
+        // Whole vmalloc requests: varints (non-minimal and bad ones too)
+        // around every flags byte, cut at every length, with a byte more.
+        let varints: [&[u8]; 7] = [
+            &[0],
+            &[0x7f],
+            &[0x80, 0x01],
+            &[0x80, 0x00],
+            &[0xff, 0xff, 0xff, 0xff, 0x0f],
+            &[0xff, 0xff, 0xff, 0xff, 0x10],
+            &[0x80, 0x80, 0x80, 0x80, 0x80, 0x00],
+        ];
+        for (i, a) in varints.iter().enumerate() {
+            let b = varints[(i * 3 + 1) % varints.len()];
+            let c = varints[(i * 5 + 2) % varints.len()];
+            for flags in 0..=255u8 {
+                let mut p = [0u8; 24];
+                let mut n = 0;
+                for piece in [*a, b, &[flags][..], c, &[0x33][..]] {
+                    p[n..n + piece.len()].copy_from_slice(piece);
+                    n += piece.len();
+                }
+                for len in 0..=n {
+                    all(&p[..len]);
+                }
+            }
+        }
+        let bytes = [0u8, 1, 0x0f, 0x10, 0x7f, 0x80, 0xff];
+        for &last in &bytes {
+            for &next in &bytes {
+                for fill in [0x80u8, 0xff] {
+                    for len in 4..=7 {
+                        let mut p = [fill; 8];
+                        p[len - 1] = last;
+                        p[len] = next;
+                        all(&p[..len]);
+                        all(&p[..=len]);
+                        // A varint, then a second one of the same shape.
+                        let mut q = [0u8; 16];
+                        q[..len].copy_from_slice(&p[..len]);
+                        q[len..2 * len].copy_from_slice(&p[..len]);
+                        all(&q[..2 * len]);
+                        all(&q[..len + 1]);
+                    }
+                }
+            }
+        }
+    }
 
     /// The hand-written encoders write postcard's bytes exactly.
     #[test]

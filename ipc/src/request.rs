@@ -325,6 +325,23 @@ impl crate::codec::RequestBody for VmallocRequest {
     }
 
     #[inline]
+    fn decode_payload(payload: &[u8]) -> Result<Self, crate::DecodeError> {
+        use crate::codec::{take_end, take_varint};
+        let (size, at) = take_varint(payload, 0)?;
+        let (align, at) = take_varint(payload, at)?;
+        let bits = *payload.get(at).ok_or(crate::DecodeError::BadPayload)?;
+        let flags = VmallocFlags::from_bits(bits).ok_or(crate::DecodeError::BadPayload)?;
+        let (caller, at) = take_varint(payload, at + 1)?;
+        take_end(payload, at)?;
+        Ok(Self {
+            size,
+            align,
+            flags,
+            caller,
+        })
+    }
+
+    #[inline]
     fn encode_reply_payload(
         reply: &Self::Reply,
         out: &mut [u8],
@@ -332,6 +349,18 @@ impl crate::codec::RequestBody for VmallocRequest {
         use crate::codec::put_varint;
         let at = put_varint(out, 0, reply.addr.0)?;
         put_varint(out, at, reply.size)
+    }
+
+    #[inline]
+    fn decode_reply_payload(payload: &[u8]) -> Result<Self::Reply, crate::DecodeError> {
+        use crate::codec::{take_end, take_varint};
+        let (addr, at) = take_varint(payload, 0)?;
+        let (size, at) = take_varint(payload, at)?;
+        take_end(payload, at)?;
+        Ok(crate::response::VmallocOk {
+            addr: VirtAddr(addr),
+            size,
+        })
     }
 }
 
@@ -345,11 +374,29 @@ impl crate::codec::RequestBody for VfreeRequest {
     }
 
     #[inline]
+    fn decode_payload(payload: &[u8]) -> Result<Self, crate::DecodeError> {
+        use crate::codec::{take_end, take_varint};
+        let (addr, at) = take_varint(payload, 0)?;
+        take_end(payload, at)?;
+        Ok(Self {
+            addr: VirtAddr(addr),
+        })
+    }
+
+    #[inline]
     fn encode_reply_payload(
         reply: &Self::Reply,
         out: &mut [u8],
     ) -> Result<usize, crate::EncodeError> {
         crate::codec::put_varint(out, 0, reply.size)
+    }
+
+    #[inline]
+    fn decode_reply_payload(payload: &[u8]) -> Result<Self::Reply, crate::DecodeError> {
+        use crate::codec::{take_end, take_varint};
+        let (size, at) = take_varint(payload, 0)?;
+        take_end(payload, at)?;
+        Ok(crate::response::VfreeOk { size })
     }
 }
 
@@ -363,11 +410,27 @@ impl crate::codec::RequestBody for PingRequest {
     }
 
     #[inline]
+    fn decode_payload(payload: &[u8]) -> Result<Self, crate::DecodeError> {
+        use crate::codec::{take_end, take_varint};
+        let (nonce, at) = take_varint(payload, 0)?;
+        take_end(payload, at)?;
+        Ok(Self { nonce })
+    }
+
+    #[inline]
     fn encode_reply_payload(
         reply: &Self::Reply,
         out: &mut [u8],
     ) -> Result<usize, crate::EncodeError> {
         crate::codec::put_varint(out, 0, reply.nonce)
+    }
+
+    #[inline]
+    fn decode_reply_payload(payload: &[u8]) -> Result<Self::Reply, crate::DecodeError> {
+        use crate::codec::{take_end, take_varint};
+        let (nonce, at) = take_varint(payload, 0)?;
+        take_end(payload, at)?;
+        Ok(crate::response::PingOk { nonce })
     }
 }
 

@@ -177,7 +177,7 @@ impl<T: Transport> MemClient<T> {
         if wire != R::OPCODE.reply_wire() {
             return Err(ClientError::UnexpectedReply { opcode: wire });
         }
-        decode_body(payload).map_err(ClientError::Decode)
+        R::decode_reply_payload(payload).map_err(ClientError::Decode)
     }
 
     /// `size` bytes (rounded up to pages) of virtually contiguous memory.

@@ -517,6 +517,23 @@ impl BuddyPool {
         if n > self.free_frames {
             return Err(BuddyError::OutOfMemory);
         }
+        if n == 1 {
+            // The one-page case (what the general loop does for it: one
+            // order-0 step, nothing to sort), without the planner.
+            if out.len() == out.capacity() {
+                out.try_reserve(1)
+                    .map_err(|_| BuddyError::NoMetadataMemory)?;
+            }
+            // Cannot fail: a free frame exists, and any free block holds
+            // an order-0 one.
+            let pfn = self.take_block(0)?;
+            out.push(Block {
+                pfn: Pfn(pfn),
+                order: 0,
+            });
+            self.alloc_count += 1;
+            return Ok(());
+        }
         // `n` blocks is an upper bound: when the buffer (a reused scratch
         // vector, usually) already has that much room, skip the planner.
         if out.capacity() - out.len() < n as usize {
@@ -588,6 +605,14 @@ impl BuddyPool {
     /// The error is that of the first invalid block in slice order; a block
     /// listed twice is a `DoubleFree`.
     pub fn free_blocks(&mut self, blocks: &[Block]) -> Result<(), BuddyError> {
+        if let [block] = blocks {
+            // One block cannot be listed twice: validate and free it
+            // without the pending marks.
+            self.check_allocated_head(block.pfn.0, block.order, FreeCall::Pages)?;
+            self.release_block(block.pfn.0, block.order);
+            self.free_count += 1;
+            return Ok(());
+        }
         // Pass 1: validate, marking each head so a duplicate is caught.
         for (validated, block) in blocks.iter().enumerate() {
             match self.check_allocated_head(block.pfn.0, block.order, FreeCall::Pages) {

@@ -390,6 +390,26 @@ fn on_flush<A: FrameAllocator, M: Mapper>(
     *deferred_frames = 0;
 }
 
+/// Parks the frames `vm` owns until the flush ([`MemCore::defer`]).
+#[inline]
+fn defer_frames(
+    deferred: &mut Vec<Block>,
+    deferred_exact: &mut Vec<(Pfn, u32)>,
+    deferred_frames: &mut u32,
+    vm: &VmStruct,
+) {
+    if vm.flags.contains(VmFlags::VM_ALLOC) {
+        for p in vm.frames.as_slice().iter() {
+            deferred.push(p.block());
+            *deferred_frames = deferred_frames.saturating_add(p.pages());
+        }
+    } else if vm.flags.contains(VmFlags::VM_DMA) && vm.requested != 0 {
+        let pages = vm.requested.div_ceil(PAGE_SIZE);
+        deferred_exact.push((PhysAddr(vm.phys_addr).pfn(), pages));
+        *deferred_frames = deferred_frames.saturating_add(pages);
+    }
+}
+
 /// Splits blocks (in virtual order) into physically contiguous runs.
 fn runs(blocks: &[Block]) -> impl Iterator<Item = (Pfn, u32)> + '_ {
     let mut i = 0;
@@ -559,17 +579,12 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
 
     /// Parks the frames of a freed (and unmapped) area until the flush.
     fn defer(&mut self, vm: VmStruct) {
-        if vm.flags.contains(VmFlags::VM_ALLOC) {
-            for p in vm.frames.as_slice().iter() {
-                self.deferred.push(p.block());
-                self.deferred_frames = self.deferred_frames.saturating_add(p.pages());
-            }
-        } else if vm.flags.contains(VmFlags::VM_DMA) && vm.requested != 0 {
-            let pages = vm.requested.div_ceil(PAGE_SIZE);
-            self.deferred_exact
-                .push((PhysAddr(vm.phys_addr).pfn(), pages));
-            self.deferred_frames = self.deferred_frames.saturating_add(pages);
-        }
+        defer_frames(
+            &mut self.deferred,
+            &mut self.deferred_exact,
+            &mut self.deferred_frames,
+            &vm,
+        );
     }
 
     /// `vmalloc(size)`: `size` bytes of fresh frames, mapped in `owner`'s
@@ -714,6 +729,43 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
             self.purge();
         }
         Ok(pages)
+    }
+
+    /// Frees the area starting exactly at `addr` if `check` accepts it, in
+    /// one lookup: `check` sees the area (range and `vm_struct`) and does
+    /// the caller's ownership and kind checks; on `Ok` the area is
+    /// unmapped and its frames and range parked until the next batched
+    /// flush, as [`MemCore::vfree`] does. `None` when no area starts at
+    /// `addr` (or `addr` is not page aligned); nothing changes then, nor
+    /// when `check` refuses.
+    pub fn release_checked<R, E>(
+        &mut self,
+        addr: VirtAddr,
+        check: impl FnOnce(vmap::AreaRef<'_, VmStruct>) -> Result<R, E>,
+    ) -> Option<Result<R, E>> {
+        let MemCore {
+            vmap,
+            mapper,
+            deferred,
+            deferred_exact,
+            deferred_frames,
+            ..
+        } = self;
+        // Unmapped and its frames parked while the area is still in the
+        // tree (as `release` does), read through a reference: once `check`
+        // accepted it, its removal cannot fail.
+        let taken = vmap.take_checked(addr, |a| {
+            let vm: &VmStruct = a.private;
+            let pages = mapped_size(a.va_start, a.va_end, vm.flags) >> PAGE_SHIFT;
+            let r = check(a)?;
+            mapper.unmap(vm.owner, addr, pages);
+            defer_frames(deferred, deferred_exact, deferred_frames, vm);
+            Ok(r)
+        })?;
+        if taken.is_ok() && self.vmap.purge_due() {
+            self.purge();
+        }
+        Some(taken)
     }
 
     /// `vfree(addr)`: frees a `vmalloc` or `vmap` area of `owner`.

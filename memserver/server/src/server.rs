@@ -6,13 +6,13 @@ use alloc::vec::Vec;
 use abi::{Pfn, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use buddy::BuddyPool;
 use ipc::{
-    decode_body, encode_reply_body, encode_reply_error, peek_sequence, split_request, AreaKind,
-    AreaRecord, BoundedVec, ClientUsage, DmaAllocOk, DmaAllocRequest, DmaFreeOk, DmaFreeRequest,
-    ErrorCode, InfoOk, InfoRequest, IoMemType, IoremapOk, IoremapRequest, IounmapOk,
-    IounmapRequest, Opcode, PingOk, PingRequest, Request, RequestBody, Response, StatsOk,
-    StatsRequest, VfreeOk, VfreeRequest, VirtToPhysOk, VirtToPhysRequest, VmallocFlags, VmallocOk,
-    VmallocRequest, VmapFlags, VmapOk, VmapRequest, VmapSource, VunmapOk, VunmapRequest,
-    INFO_MAX_RECORDS, NR_ORDERS, STATS_MAX_CLIENTS,
+    encode_reply_body, encode_reply_error, peek_sequence, split_request, AreaKind, AreaRecord,
+    BoundedVec, ClientUsage, DmaAllocOk, DmaAllocRequest, DmaFreeOk, DmaFreeRequest, ErrorCode,
+    InfoOk, InfoRequest, IoMemType, IoremapOk, IoremapRequest, IounmapOk, IounmapRequest, Opcode,
+    PingOk, PingRequest, Request, RequestBody, Response, StatsOk, StatsRequest, VfreeOk,
+    VfreeRequest, VirtToPhysOk, VirtToPhysRequest, VmallocFlags, VmallocOk, VmallocRequest,
+    VmapFlags, VmapOk, VmapRequest, VmapSource, VunmapOk, VunmapRequest, INFO_MAX_RECORDS,
+    NR_ORDERS, STATS_MAX_CLIENTS,
 };
 use ipc::{HEADER_SIZE, MAX_MESSAGE_SIZE};
 use memcore::{FrameAllocator, Mapper, MemCore, MemError, MemType, OwnerId, VmFlags, VmStruct};
@@ -175,6 +175,29 @@ fn mapped_size(start: VirtAddr, end: VirtAddr, flags: VmFlags) -> u32 {
     } else {
         span.saturating_sub(PAGE_SIZE)
     }
+}
+
+/// The facts of area `a` if it is `client`'s and of `kind`; errors in
+/// the order Linux's `vfree` checks them (after the lookup itself).
+#[inline]
+fn area_facts(
+    client: ClientId,
+    a: &vmap::AreaRef<'_, VmStruct>,
+    kind: AreaKind,
+) -> Result<AreaFacts> {
+    let vm = a.private;
+    if vm.owner() != OwnerId::from(client) {
+        return Err(ErrorCode::NotOwner);
+    }
+    let facts = AreaFacts {
+        kind: kind_of(vm.flags()),
+        size: mapped_size(a.va_start, a.va_end, vm.flags()),
+        owned_pages: owned_pages(vm),
+    };
+    if facts.kind != kind {
+        return Err(ErrorCode::WrongAreaKind);
+    }
+    Ok(facts)
 }
 
 /// Frames an area owns, as `(first pfn, count)` runs: the vmalloc blocks,
@@ -386,7 +409,7 @@ impl<M: Mapper> Server<M> {
     ) -> core::result::Result<usize, ipc::EncodeError> {
         // The body is owned once decoded: the reply may then overwrite
         // the request.
-        let decoded = decode_body::<R>(io.request().get(HEADER_SIZE..).unwrap_or(&[]));
+        let decoded = R::decode_payload(io.request().get(HEADER_SIZE..).unwrap_or(&[]));
         let result = decoded
             .map_err(|e| e.to_error_code())
             .and_then(|r| op(self, r));
@@ -831,23 +854,49 @@ impl<M: Mapper> Server<M> {
             .find(addr)
             .filter(|a| a.va_start == addr)
             .ok_or(ErrorCode::NotFound)?;
-        let vm = a.private;
-        if vm.owner() != OwnerId::from(client) {
-            return Err(ErrorCode::NotOwner);
-        }
-        let facts = AreaFacts {
-            kind: kind_of(vm.flags()),
-            size: mapped_size(a.va_start, a.va_end, vm.flags()),
-            owned_pages: owned_pages(vm),
-        };
-        if facts.kind != kind {
-            return Err(ErrorCode::WrongAreaKind);
-        }
+        let facts = area_facts(client, &a, kind)?;
         Ok((a, facts))
     }
 
     /// Frees the `kind` area of `client` at `addr`; returns its mapped size.
     fn release(&mut self, client: ClientId, addr: VirtAddr, kind: AreaKind) -> Result<u32> {
+        let may_alias = self
+            .clients
+            .get(&client)
+            .is_some_and(|row| row.usage.vmaps != 0);
+        let facts = if may_alias {
+            self.release_aliasable(client, addr, kind)?
+        } else {
+            // No vmap of the client's can alias the area's frames (see
+            // `aliased`): one lookup checks and removes it.
+            if !addr.is_page_aligned() {
+                return Err(ErrorCode::UnalignedAddress);
+            }
+            self.core
+                .release_checked(addr, |a| area_facts(client, &a, kind))
+                .ok_or(ErrorCode::NotFound)??
+        };
+        self.charge(client, |u| {
+            u.areas = u.areas.saturating_sub(1);
+            u.pages = u.pages.saturating_sub(facts.owned_pages);
+            match facts.kind {
+                AreaKind::Ioremap => u.ioremaps = u.ioremaps.saturating_sub(1),
+                AreaKind::Vmap => u.vmaps = u.vmaps.saturating_sub(1),
+                AreaKind::Dma => u.dma_pages = u.dma_pages.saturating_sub(facts.owned_pages),
+                AreaKind::Vmalloc => {}
+            }
+        });
+        Ok(facts.size)
+    }
+
+    /// The release of a client with live vmaps: the area's frames must not
+    /// be aliased by one of them.
+    fn release_aliasable(
+        &mut self,
+        client: ClientId,
+        addr: VirtAddr,
+        kind: AreaKind,
+    ) -> Result<AreaFacts> {
         let facts = {
             let (area, facts) = self.lookup(client, addr, kind)?;
             if facts.owned_pages != 0 && self.aliased(client, area.private) {
@@ -866,17 +915,7 @@ impl<M: Mapper> Server<M> {
             AreaKind::Dma => self.core.dma_free(addr, owner),
         }
         .map_err(wire)?;
-        self.charge(client, |u| {
-            u.areas = u.areas.saturating_sub(1);
-            u.pages = u.pages.saturating_sub(facts.owned_pages);
-            match facts.kind {
-                AreaKind::Ioremap => u.ioremaps = u.ioremaps.saturating_sub(1),
-                AreaKind::Vmap => u.vmaps = u.vmaps.saturating_sub(1),
-                AreaKind::Dma => u.dma_pages = u.dma_pages.saturating_sub(facts.owned_pages),
-                AreaKind::Vmalloc => {}
-            }
-        });
-        Ok(facts.size)
+        Ok(facts)
     }
 
     /// Whether one of `client`'s vmap areas maps a frame `vm` owns. Only

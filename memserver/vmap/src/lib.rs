@@ -869,6 +869,65 @@ impl<T: Default> Vmap<T> {
         self.take(va_start)
     }
 
+    /// [`Vmap::free_noflush`] of the area starting exactly at `va_start`,
+    /// if `check` accepts it: one descent finds the area, `check` sees it
+    /// (start, end, payload) and takes what it needs from the payload, and
+    /// only on `Ok` is the area removed, along the path that descent
+    /// recorded, its payload dropped. `None` when no area starts at
+    /// `va_start` (nothing changes); `Some(Err(_))` when `check` refused it
+    /// (nothing changes either).
+    pub fn take_checked<R, E>(
+        &mut self,
+        va_start: VirtAddr,
+        check: impl FnOnce(AreaRef<'_, T>) -> Result<R, E>,
+    ) -> Option<Result<R, E>> {
+        if !va_start.is_page_aligned() {
+            return None;
+        }
+        let key = va_start.0;
+        let mut path = self.take_path();
+        let mut d = 0;
+        let mut at = self.busy.root;
+        while at != NIL {
+            let node = self.busy.node(at);
+            let k = node.item.key();
+            if key == k {
+                break;
+            }
+            path[d] = at;
+            d += 1;
+            at = if key < k { node.left() } else { node.right() };
+        }
+        if at == NIL {
+            self.path = Some(path);
+            return None;
+        }
+        let a = self.busy.item(at);
+        let end = a.end;
+        let verdict = check(AreaRef {
+            va_start,
+            va_end: VirtAddr(end),
+            private: &a.private,
+        });
+        let r = match verdict {
+            Ok(r) => r,
+            Err(e) => {
+                self.path = Some(path);
+                return Some(Err(e));
+            }
+        };
+        drop(self.busy.remove_at(&mut path, d, at));
+        self.path = Some(path);
+        let range = VaRange {
+            start: va_start,
+            end: VirtAddr(end),
+        };
+        self.lazy_pages = self.lazy_pages.saturating_add(range.pages());
+        self.purge_list.push(range);
+        self.frees += 1;
+        Some(Ok(r))
+    }
+
     fn take(&mut self, va_start: VirtAddr) -> Result<T, VmapError> {
         if !va_start.is_page_aligned() {
             return Err(VmapError::UnalignedAddress);

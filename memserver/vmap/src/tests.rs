@@ -503,3 +503,36 @@ fn avl_random_against_btreemap() {
     assert_eq!(t.root, NIL);
     assert!(t.capacity() <= 2048 + 2048 / 16 + 256);
 }
+
+/// `take_checked`: a missing or unaligned start changes nothing, a refusal
+/// changes nothing, an acceptance removes exactly that area (which then
+/// waits, lazily freed, for the purge).
+#[test]
+fn take_checked_refuses_or_removes_exactly_one_area() {
+    let mut v = window(64, 1000);
+    let a = alloc(&mut v, AllocRequest::new(2 * P)).unwrap();
+    let b = alloc(&mut v, AllocRequest::new(P)).unwrap();
+    let va = |page: u32| VirtAddr(S + page * P);
+    let before = v.len();
+    // Not the start of an area, and not page aligned: nothing happens.
+    assert!(v.take_checked(va(a + 1), |_| Ok::<_, ()>(())).is_none());
+    assert!(v
+        .take_checked(VirtAddr(S + 1), |_| Ok::<_, ()>(()))
+        .is_none());
+    // The check sees the area and refuses: nothing happens.
+    let seen = v.take_checked(va(b), |area| {
+        assert_eq!(area.va_start, va(b));
+        assert_eq!(area.va_end, va(b + 2), "one page plus its guard page");
+        assert_eq!(*area.private, 7);
+        Err::<(), _>("refused")
+    });
+    assert_eq!(seen, Some(Err("refused")));
+    assert_eq!(v.len(), before);
+    assert!(v.find(va(b)).is_some());
+    // Accepted: exactly that area goes, the other stays.
+    assert_eq!(v.take_checked(va(b), |_| Ok::<_, ()>(42)), Some(Ok(42)));
+    assert_eq!(v.len(), before - 1);
+    assert!(v.find(va(b)).is_none());
+    assert!(v.find(va(a)).is_some());
+    v.check_invariants().unwrap();
+}
