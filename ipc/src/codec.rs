@@ -16,9 +16,7 @@ pub fn encode_request(seq: u32, request: &Request, out: &mut [u8]) -> Result<usi
     let payload_out = out
         .get_mut(HEADER_SIZE..)
         .ok_or(EncodeError::BufferTooSmall)?;
-    let len = request
-        .encode_payload(payload_out)
-        .map_err(|_| EncodeError::BufferTooSmall)?;
+    let len = request.encode_payload(payload_out)?;
     write_header(request.opcode().to_wire(), seq, len, out)
 }
 
@@ -31,9 +29,7 @@ pub fn encode_response(
     let payload_out = out
         .get_mut(HEADER_SIZE..)
         .ok_or(EncodeError::BufferTooSmall)?;
-    let len = response
-        .encode_payload(payload_out)
-        .map_err(|_| EncodeError::BufferTooSmall)?;
+    let len = response.encode_payload(payload_out)?;
     write_header(response.wire_opcode(), seq, len, out)
 }
 
@@ -101,7 +97,7 @@ pub fn decode_request(bytes: &[u8]) -> Result<(u32, Request), DecodeError> {
     let opcode = Opcode::from_wire(opcode_wire).ok_or(DecodeError::UnknownOpcode {
         opcode: opcode_wire,
     })?;
-    let request = finish(Request::decode_payload(opcode, payload))?;
+    let request = Request::decode_payload(opcode, payload)?;
     Ok((header.seq.get(), request))
 }
 
@@ -109,9 +105,9 @@ pub fn decode_request(bytes: &[u8]) -> Result<(u32, Request), DecodeError> {
 pub fn decode_response(bytes: &[u8]) -> Result<(u32, Response), DecodeError> {
     let (header, payload) = split(bytes)?;
     let opcode = header.opcode.get();
-    let decoded =
+    let response =
         Response::decode_payload(opcode, payload).ok_or(DecodeError::UnknownOpcode { opcode })?;
-    Ok((header.seq.get(), finish(decoded)?))
+    Ok((header.seq.get(), response?))
 }
 
 // ---------------------------------------------------------------------------

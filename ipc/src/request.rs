@@ -269,31 +269,33 @@ impl Request {
         }
     }
 
-    /// Writes the postcard payload; returns its length.
-    pub(crate) fn encode_payload(&self, out: &mut [u8]) -> Result<usize, postcard::Error> {
-        with_request_body!(self, body => postcard::to_slice(body, out).map(|used| used.len()))
+    /// Writes the payload through the body's own encoder
+    /// ([`RequestBody::encode_payload`]: one encoder per body, whichever
+    /// path calls it); returns its length.
+    pub(crate) fn encode_payload(&self, out: &mut [u8]) -> Result<usize, crate::EncodeError> {
+        with_request_body!(self, body => crate::codec::RequestBody::encode_payload(body, out))
     }
 
-    /// Decodes the payload of `opcode`; returns the request and the bytes
-    /// postcard did not consume.
+    /// Decodes the whole payload of `opcode` through the body's own decoder
+    /// ([`RequestBody::decode_payload`]).
     pub(crate) fn decode_payload(
         opcode: Opcode,
         payload: &[u8],
-    ) -> Result<(Self, &[u8]), postcard::Error> {
-        use postcard::take_from_bytes as take;
+    ) -> Result<Self, crate::DecodeError> {
+        use crate::codec::RequestBody as B;
         Ok(match opcode {
-            Opcode::Vmalloc => take(payload).map(|(b, r)| (Request::Vmalloc(b), r))?,
-            Opcode::Vfree => take(payload).map(|(b, r)| (Request::Vfree(b), r))?,
-            Opcode::Ioremap => take(payload).map(|(b, r)| (Request::Ioremap(b), r))?,
-            Opcode::Iounmap => take(payload).map(|(b, r)| (Request::Iounmap(b), r))?,
-            Opcode::Vmap => take(payload).map(|(b, r)| (Request::Vmap(b), r))?,
-            Opcode::Vunmap => take(payload).map(|(b, r)| (Request::Vunmap(b), r))?,
-            Opcode::DmaAlloc => take(payload).map(|(b, r)| (Request::DmaAlloc(b), r))?,
-            Opcode::DmaFree => take(payload).map(|(b, r)| (Request::DmaFree(b), r))?,
-            Opcode::VirtToPhys => take(payload).map(|(b, r)| (Request::VirtToPhys(b), r))?,
-            Opcode::Info => take(payload).map(|(b, r)| (Request::Info(b), r))?,
-            Opcode::Stats => take(payload).map(|(b, r)| (Request::Stats(b), r))?,
-            Opcode::Ping => take(payload).map(|(b, r)| (Request::Ping(b), r))?,
+            Opcode::Vmalloc => Request::Vmalloc(B::decode_payload(payload)?),
+            Opcode::Vfree => Request::Vfree(B::decode_payload(payload)?),
+            Opcode::Ioremap => Request::Ioremap(B::decode_payload(payload)?),
+            Opcode::Iounmap => Request::Iounmap(B::decode_payload(payload)?),
+            Opcode::Vmap => Request::Vmap(B::decode_payload(payload)?),
+            Opcode::Vunmap => Request::Vunmap(B::decode_payload(payload)?),
+            Opcode::DmaAlloc => Request::DmaAlloc(B::decode_payload(payload)?),
+            Opcode::DmaFree => Request::DmaFree(B::decode_payload(payload)?),
+            Opcode::VirtToPhys => Request::VirtToPhys(B::decode_payload(payload)?),
+            Opcode::Info => Request::Info(B::decode_payload(payload)?),
+            Opcode::Stats => Request::Stats(B::decode_payload(payload)?),
+            Opcode::Ping => Request::Ping(B::decode_payload(payload)?),
         })
     }
 }

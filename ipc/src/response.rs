@@ -234,26 +234,6 @@ pub enum Response {
     Error(ErrorCode),
 }
 
-macro_rules! with_response_body {
-    ($resp:expr, $b:ident => $body:expr) => {
-        match $resp {
-            Response::Vmalloc($b) => $body,
-            Response::Vfree($b) => $body,
-            Response::Ioremap($b) => $body,
-            Response::Iounmap($b) => $body,
-            Response::Vmap($b) => $body,
-            Response::Vunmap($b) => $body,
-            Response::DmaAlloc($b) => $body,
-            Response::DmaFree($b) => $body,
-            Response::VirtToPhys($b) => $body,
-            Response::Info($b) => $body,
-            Response::Stats($b) => $body,
-            Response::Ping($b) => $body,
-            Response::Error($b) => $body,
-        }
-    };
-}
-
 impl Response {
     /// The largest postcard payload of any reply.
     pub const MAX_PAYLOAD_SIZE: usize = {
@@ -319,35 +299,62 @@ impl Response {
         max(ok, ErrorCode::POSTCARD_MAX_SIZE)
     }
 
-    pub(crate) fn encode_payload(&self, out: &mut [u8]) -> Result<usize, postcard::Error> {
-        with_response_body!(self, body => postcard::to_slice(body, out).map(|used| used.len()))
+    /// Writes the payload through the request body's own reply encoder
+    /// ([`RequestBody::encode_reply_payload`]); returns its length.
+    pub(crate) fn encode_payload(&self, out: &mut [u8]) -> Result<usize, crate::EncodeError> {
+        use crate::codec::RequestBody as B;
+        use crate::request::*;
+        match self {
+            Response::Vmalloc(b) => VmallocRequest::encode_reply_payload(b, out),
+            Response::Vfree(b) => VfreeRequest::encode_reply_payload(b, out),
+            Response::Ioremap(b) => IoremapRequest::encode_reply_payload(b, out),
+            Response::Iounmap(b) => IounmapRequest::encode_reply_payload(b, out),
+            Response::Vmap(b) => VmapRequest::encode_reply_payload(b, out),
+            Response::Vunmap(b) => VunmapRequest::encode_reply_payload(b, out),
+            Response::DmaAlloc(b) => DmaAllocRequest::encode_reply_payload(b, out),
+            Response::DmaFree(b) => DmaFreeRequest::encode_reply_payload(b, out),
+            Response::VirtToPhys(b) => VirtToPhysRequest::encode_reply_payload(b, out),
+            Response::Info(b) => InfoRequest::encode_reply_payload(b, out),
+            Response::Stats(b) => StatsRequest::encode_reply_payload(b, out),
+            Response::Ping(b) => <PingRequest as B>::encode_reply_payload(b, out),
+            Response::Error(code) => postcard::to_slice(code, out)
+                .map(|used| used.len())
+                .map_err(|_| crate::EncodeError::BufferTooSmall),
+        }
     }
 
-    /// Decodes a reply payload for header opcode `wire_opcode`; `None` if the
-    /// opcode is no reply opcode.
+    /// Decodes a whole reply payload for header opcode `wire_opcode`
+    /// through the request body's own reply decoder
+    /// ([`RequestBody::decode_reply_payload`]); `None` if the opcode is no
+    /// reply opcode.
     pub(crate) fn decode_payload(
         wire_opcode: u16,
         payload: &[u8],
-    ) -> Option<Result<(Self, &[u8]), postcard::Error>> {
-        use postcard::take_from_bytes as take;
+    ) -> Option<Result<Self, crate::DecodeError>> {
+        use crate::codec::RequestBody as B;
+        use crate::request::*;
         if wire_opcode == OPCODE_ERROR {
-            return Some(take(payload).map(|(b, r)| (Response::Error(b), r)));
+            return Some(crate::codec::decode_body(payload).map(Response::Error));
         }
         let opcode = Opcode::from_wire(wire_opcode & !crate::OPCODE_REPLY_BIT)
             .filter(|op| op.reply_wire() == wire_opcode)?;
         Some(match opcode {
-            Opcode::Vmalloc => take(payload).map(|(b, r)| (Response::Vmalloc(b), r)),
-            Opcode::Vfree => take(payload).map(|(b, r)| (Response::Vfree(b), r)),
-            Opcode::Ioremap => take(payload).map(|(b, r)| (Response::Ioremap(b), r)),
-            Opcode::Iounmap => take(payload).map(|(b, r)| (Response::Iounmap(b), r)),
-            Opcode::Vmap => take(payload).map(|(b, r)| (Response::Vmap(b), r)),
-            Opcode::Vunmap => take(payload).map(|(b, r)| (Response::Vunmap(b), r)),
-            Opcode::DmaAlloc => take(payload).map(|(b, r)| (Response::DmaAlloc(b), r)),
-            Opcode::DmaFree => take(payload).map(|(b, r)| (Response::DmaFree(b), r)),
-            Opcode::VirtToPhys => take(payload).map(|(b, r)| (Response::VirtToPhys(b), r)),
-            Opcode::Info => take(payload).map(|(b, r)| (Response::Info(b), r)),
-            Opcode::Stats => take(payload).map(|(b, r)| (Response::Stats(b), r)),
-            Opcode::Ping => take(payload).map(|(b, r)| (Response::Ping(b), r)),
+            Opcode::Vmalloc => VmallocRequest::decode_reply_payload(payload).map(Response::Vmalloc),
+            Opcode::Vfree => VfreeRequest::decode_reply_payload(payload).map(Response::Vfree),
+            Opcode::Ioremap => IoremapRequest::decode_reply_payload(payload).map(Response::Ioremap),
+            Opcode::Iounmap => IounmapRequest::decode_reply_payload(payload).map(Response::Iounmap),
+            Opcode::Vmap => VmapRequest::decode_reply_payload(payload).map(Response::Vmap),
+            Opcode::Vunmap => VunmapRequest::decode_reply_payload(payload).map(Response::Vunmap),
+            Opcode::DmaAlloc => {
+                DmaAllocRequest::decode_reply_payload(payload).map(Response::DmaAlloc)
+            }
+            Opcode::DmaFree => DmaFreeRequest::decode_reply_payload(payload).map(Response::DmaFree),
+            Opcode::VirtToPhys => {
+                VirtToPhysRequest::decode_reply_payload(payload).map(Response::VirtToPhys)
+            }
+            Opcode::Info => InfoRequest::decode_reply_payload(payload).map(Response::Info),
+            Opcode::Stats => StatsRequest::decode_reply_payload(payload).map(Response::Stats),
+            Opcode::Ping => <PingRequest as B>::decode_reply_payload(payload).map(Response::Ping),
         })
     }
 }
