@@ -103,7 +103,7 @@ fn load_image(vs: &mut VSpace, image: &[u8]) -> Result<u32, LoadError> {
                 let dst_off = (file_lo - page_va) as usize;
                 dst[dst_off..dst_off + n].copy_from_slice(&image[src_off..src_off + n]);
             }
-            if let Err(e) = vs.map_pages(&mut pool, page_va, 1, attrs, |_| pa) {
+            if let Err(e) = vs.map_pages(&mut pool, page_va, 1, attrs, &[pa_run(pa)]) {
                 pool.free(pa, 4096);
                 return Err(e.into());
             }
@@ -111,6 +111,14 @@ fn load_image(vs: &mut VSpace, image: &[u8]) -> Result<u32, LoadError> {
         }
     }
     Ok(img.entry)
+}
+
+/// The one-frame run of page `pa`.
+fn pa_run(pa: PhysAddr) -> abi::FrameRun {
+    abi::FrameRun {
+        pfn: pa.pfn().0,
+        count: 1,
+    }
 }
 
 fn map_fresh_pages(vs: &mut VSpace, va: u32, pages: u32) -> Result<PhysAddr, LoadError> {
@@ -126,7 +134,7 @@ fn map_fresh_pages(vs: &mut VSpace, va: u32, pages: u32) -> Result<PhysAddr, Loa
             va + i * 4096,
             1,
             user_attrs(Access::UserRw, true),
-            |_| pa,
+            &[pa_run(pa)],
         )?;
     }
     Ok(first)

@@ -226,23 +226,13 @@ fn sys_map_pages(k: &mut Kernel, cur: usize, a: [u32; 6]) -> Result<[u32; 3], Ke
         not_global: true,
         shareable: true,
     };
-    // Page i of the request: walk the runs.
-    let frame_of = |mut i: u32| {
-        for r in runs {
-            if i < r.count {
-                return abi::Pfn(r.pfn + i).addr();
-            }
-            i -= r.count;
-        }
-        abi::PhysAddr(0) // unreachable: i < total
-    };
     let mut pool = KPOOL.lock();
     let vs = k
         .task(target)
         .vspace
         .as_mut()
         .ok_or(KernelError::PeerGone)?;
-    vs.map_pages(&mut pool, vaddr, total, page_attrs, frame_of)?;
+    vs.map_pages(&mut pool, vaddr, total, page_attrs, runs)?;
     Ok([total, 0, 0])
 }
 

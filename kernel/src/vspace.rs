@@ -6,7 +6,7 @@
 //! TLB walk-cache flush first; they are 1 KiB each and bounded by the
 //! window size).
 
-use abi::{KernelError, PhysAddr};
+use abi::{FrameRun, KernelError, Pfn, PhysAddr};
 use kerncore::asid::AsidTag;
 use kerncore::mmu::{self, Attributes, L1Entry, L1Kind, L2Entry, L1_USER_ENTRIES, L2_ENTRIES};
 
@@ -110,17 +110,19 @@ impl VSpace {
             .count() as u32
     }
 
-    /// Maps `pages` pages at `va` to the physical pages `frame(i)`. All or
-    /// nothing: if a page is already mapped (`AlreadyMapped`) or an L2
-    /// table cannot be had (`OutOfKernelMemory`), nothing changes.
-    /// `va` must be page aligned and the range inside the user half.
+    /// Maps the frames of `runs`, one after another, at consecutive pages
+    /// from `va`; `pages` is their total (the caller has checked the runs:
+    /// none empty, the sum `pages`). All or nothing: if a page is already
+    /// mapped (`AlreadyMapped`) or an L2 table cannot be had
+    /// (`OutOfKernelMemory`), nothing changes. `va` must be page aligned and
+    /// the range inside the user half.
     pub fn map_pages(
         &mut self,
         pool: &mut KernelPool,
         va: u32,
         pages: u32,
         attrs: Attributes,
-        mut frame: impl FnMut(u32) -> PhysAddr,
+        runs: &[FrameRun],
     ) -> Result<(), KernelError> {
         if pages == 0 {
             return Ok(());
@@ -137,6 +139,8 @@ impl VSpace {
         let template =
             L2Entry::small_page(PhysAddr(0), attrs).map_err(|_| KernelError::Unaligned)?;
         let l1 = l1_table(self.l1);
+        // Position in the runs: the next frame is `runs[run].pfn + off`.
+        let (mut run, mut off) = (0usize, 0u32);
         let mut i = 0;
         while i < pages {
             let page_va = va + i * 4096;
@@ -153,10 +157,16 @@ impl VSpace {
             let table = l2_table(l2);
             let first = mmu::l2_index(page_va);
             let n = (L2_ENTRIES - first).min((pages - i) as usize);
-            for (k, slot) in table[first..first + n].iter_mut().enumerate() {
+            for slot in table[first..first + n].iter_mut() {
+                let r = runs.get(run).ok_or(KernelError::InvalidArgument)?;
                 *slot = template
-                    .with_base(frame(i + k as u32))
+                    .with_base(Pfn(r.pfn.wrapping_add(off)).addr())
                     .map_err(|_| KernelError::Unaligned)?;
+                off += 1;
+                if off >= r.count {
+                    run += 1;
+                    off = 0;
+                }
             }
             i += n as u32;
         }
