@@ -78,6 +78,20 @@ impl Kernel {
         }
     }
 
+    /// Copies the `tag.length()` message bytes of the IPC buffer at
+    /// `src_pa` into task `to`'s IPC buffer.
+    #[inline(always)]
+    fn copy_message_between(&mut self, src_pa: abi::PhysAddr, to: usize, tag: MessageTag) {
+        let dst_pa = self.task(to).ipc_buf;
+        let len = tag.length().min(4096);
+        if len != 0 && src_pa != dst_pa {
+            // SAFETY: the IPC-buffer pages of two distinct live tasks
+            // (kernel pool); the kernel lock excludes every other access.
+            let (src, dst) = unsafe { (page_bytes(src_pa), page_bytes(dst_pa)) };
+            copy_message(src, dst, len);
+        }
+    }
+
     /// Moves the pending message of `sender` to `receiver` and sets both
     /// sides' states; `receiver` becomes ready (it may be the caller).
     fn deliver(&mut self, sender: usize, receiver: usize) {
@@ -99,14 +113,7 @@ impl Kernel {
                 let s = self.task(sender);
                 (s.ipc_buf, s.send_tag, s.send_badge, s.send_is_call)
             };
-            let dst_pa = self.task(receiver).ipc_buf;
-            let len = tag.length().min(4096);
-            if len != 0 && src_pa != dst_pa {
-                // SAFETY: two distinct live tasks' IPC-buffer pages (kernel
-                // pool); the kernel lock excludes every other access.
-                let (src, dst) = unsafe { (page_bytes(src_pa), page_bytes(dst_pa)) };
-                copy_message(src, dst, len);
-            }
+            self.copy_message_between(src_pa, receiver, tag);
             if is_call {
                 self.task(sender).state = State::AwaitingReply {
                     server: receiver as u8,
@@ -202,23 +209,12 @@ impl Kernel {
                 matches!(self.tasks[c].as_ref().map(|t| t.state),
                      Some(State::AwaitingReply { server }) if server as usize == cur)
             });
+        // (A waiting caller with no other sender queued takes `fastpath`
+        // before this; here the reply goes through the run queue.)
         if let Some(c) = caller {
-            let (src_pa, dst_pa) = (self.task(cur).ipc_buf, self.task(c).ipc_buf);
-            let len = tag.length().min(4096);
-            if len != 0 && src_pa != dst_pa {
-                // SAFETY: distinct live tasks' IPC-buffer pages; the kernel
-                // lock excludes every other access.
-                let (src, dst) = unsafe { (page_bytes(src_pa), page_bytes(dst_pa)) };
-                copy_message(src, dst, len);
-            }
+            let src_pa = self.task(cur).ipc_buf;
+            self.copy_message_between(src_pa, c, tag);
             self.set_result(c, Ok([0, tag.raw(), 0]));
-            if self.endpoints[ep].senders.is_empty() {
-                // Fast path: block in receive and run the caller.
-                self.task(cur).state = State::Receiving { ep: ep as u8 };
-                self.endpoints[ep].receivers.push(cur);
-                self.switch_directly(c);
-                return Ok(());
-            }
             self.make_ready(c);
         }
         self.receive_on(cur, ep);
@@ -297,14 +293,7 @@ pub fn fastpath(k: &mut Kernel, cur: usize) -> Option<*const crate::arch::trap::
         }
         (caller, k.tasks[cur].as_ref()?.ipc_buf)
     };
-    let dst_pa = k.tasks[partner].as_ref()?.ipc_buf;
-    let len = tag.length().min(4096);
-    if len != 0 && src_pa != dst_pa {
-        // SAFETY: the IPC-buffer pages of two distinct live tasks (kernel
-        // pool); the kernel lock excludes every other access.
-        let (src, dst) = unsafe { (page_bytes(src_pa), page_bytes(dst_pa)) };
-        copy_message(src, dst, len);
-    }
+    k.copy_message_between(src_pa, partner, tag);
     if is_call {
         let me = k.task(cur);
         me.state = State::AwaitingReply {
