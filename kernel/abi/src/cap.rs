@@ -100,6 +100,42 @@ impl EndpointRights {
     }
 }
 
+/// What the boot manifest says about a memory-server client, carried in
+/// the VSpace capability the server holds for it (`cap_info` part 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[repr(transparent)]
+pub struct ClientFlags(u32);
+
+impl ClientFlags {
+    /// The client may see every client's areas and usage (`Info`, `Stats`):
+    /// the vmallocinfo tool. Without it a client sees only its own.
+    pub const OBSERVER: Self = Self(1 << 0);
+    /// No flag.
+    pub const NONE: Self = Self(0);
+    const KNOWN: u32 = 0b1;
+
+    /// Builds a set from raw bits; `None` if an unknown bit is set.
+    pub const fn from_bits(bits: u32) -> Option<Self> {
+        if bits & !Self::KNOWN == 0 {
+            Some(Self(bits))
+        } else {
+            None
+        }
+    }
+    /// The raw bits.
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+    /// Union of two sets.
+    pub const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+    /// Whether every flag in `needed` is set.
+    pub const fn contains(self, needed: Self) -> bool {
+        self.0 & needed.0 == needed.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

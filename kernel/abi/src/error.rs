@@ -60,6 +60,8 @@ pub enum KernelError {
     AlreadyMapped = 13,
     /// `irq_wait`/`irq_ack` on an interrupt the caller has not bound.
     IrqNotBound = 14,
+    /// `mapping_info` on an address the caller has no mapping at.
+    NotMapped = 15,
 
     // ---- resource conditions (64..=127) ----
     /// The kernel could not allocate what the call needs (e.g. a second-level
@@ -70,6 +72,11 @@ pub enum KernelError {
     PeerGone = 65,
     /// Another task already handles this interrupt.
     IrqAlreadyBound = 66,
+    /// The target task's kernel-memory quota (page tables, set by the boot
+    /// manifest and reserved for it at creation) is used up. Nothing was
+    /// mapped; the charge falls on the task whose space needs the tables,
+    /// so no other task's mappings are affected.
+    KernelQuotaExceeded = 67,
 
     /// Never produced by the kernel: a user-side decoding of a number this
     /// version of the ABI does not know (a newer kernel).
@@ -78,7 +85,7 @@ pub enum KernelError {
 
 impl KernelError {
     /// Every error the kernel can produce, in number order.
-    pub const ALL: [KernelError; 17] = [
+    pub const ALL: [KernelError; 19] = [
         KernelError::BadSyscall,
         KernelError::InvalidArgument,
         KernelError::InvalidCapability,
@@ -93,9 +100,11 @@ impl KernelError {
         KernelError::ReservedLabel,
         KernelError::AlreadyMapped,
         KernelError::IrqNotBound,
+        KernelError::NotMapped,
         KernelError::OutOfKernelMemory,
         KernelError::PeerGone,
         KernelError::IrqAlreadyBound,
+        KernelError::KernelQuotaExceeded,
     ];
 
     /// The number the kernel puts in `r0`.
@@ -121,9 +130,11 @@ impl KernelError {
             12 => KernelError::ReservedLabel,
             13 => KernelError::AlreadyMapped,
             14 => KernelError::IrqNotBound,
+            15 => KernelError::NotMapped,
             64 => KernelError::OutOfKernelMemory,
             65 => KernelError::PeerGone,
             66 => KernelError::IrqAlreadyBound,
+            67 => KernelError::KernelQuotaExceeded,
             _ => KernelError::Unrecognized,
         }
     }
@@ -180,5 +191,7 @@ mod tests {
         assert_eq!(KernelError::IrqNotBound as u32, 14);
         assert_eq!(KernelError::OutOfKernelMemory as u32, 64);
         assert_eq!(KernelError::IrqAlreadyBound as u32, 66);
+        assert_eq!(KernelError::NotMapped as u32, 15);
+        assert_eq!(KernelError::KernelQuotaExceeded as u32, 67);
     }
 }

@@ -18,6 +18,12 @@ pub const SYSCALL_ARG_REGISTERS: usize = 6;
 /// `flush_tlb` count meaning "every entry of the address space" (the ASID).
 pub const FLUSH_ALL: u32 = u32::MAX;
 
+/// `cap_info` part 0: the capability's type and its two basic parameters.
+pub const CAP_INFO_BASIC: u32 = 0;
+/// `cap_info` part 1 (VSpace capabilities): the client's window quota in
+/// pages and its [`ClientFlags`](crate::ClientFlags).
+pub const CAP_INFO_LIMITS: u32 = 1;
+
 /// A system call number (the value in `r7`).
 ///
 /// 0 is deliberately unused: a forgotten `r7` is `BadSyscall`, not `send`.
@@ -65,15 +71,26 @@ pub enum Syscall {
     /// Out: r1 low word, r2 high word, r3 ticks per second.
     ReadCounter = 14,
     /// Describe the capability in a slot of the caller's own table.
-    /// In: r0 slot. Out: r1 [`CapType`](crate::CapType) number, r2 and r3
-    /// its parameters: Endpoint (badge, rights bits), Pool and Device
-    /// (first frame, frame count), VSpace (task id, 0), Irq (number, 0).
+    /// In: r0 slot, r1 part ([`CAP_INFO_BASIC`] or [`CAP_INFO_LIMITS`]).
+    /// Out: r1 [`CapType`](crate::CapType) number, r2 and r3 its
+    /// parameters. Part 0: Endpoint (badge, rights bits), Pool and Device
+    /// (first frame, frame count), VSpace (task id, page quota), Irq
+    /// (number, 0). Part 1, VSpace only: (window quota in pages,
+    /// [`ClientFlags`](crate::ClientFlags) bits); any other part or type is
+    /// `InvalidArgument`.
     CapInfo = 15,
+    /// Describe the caller's own mapping of one page.
+    /// In: r0 virtual address. Out: r1 [`MapAttrs`](crate::MapAttrs) of the
+    /// installed entry, r2 physical address of the page, r3 the raw
+    /// short-descriptor entry (for self-tests). `NotMapped` if nothing is
+    /// mapped there; addresses at or above 2 GiB (the kernel half) are
+    /// `OutOfWindow`.
+    MappingInfo = 16,
 }
 
 impl Syscall {
     /// Every call, in number order (tests and the kernel's dispatch table).
-    pub const ALL: [Syscall; 15] = [
+    pub const ALL: [Syscall; 16] = [
         Syscall::Send,
         Syscall::Recv,
         Syscall::Call,
@@ -89,6 +106,7 @@ impl Syscall {
         Syscall::IrqAck,
         Syscall::ReadCounter,
         Syscall::CapInfo,
+        Syscall::MappingInfo,
     ];
 
     /// The number that goes in `r7`.
@@ -115,6 +133,7 @@ impl Syscall {
             13 => Syscall::IrqAck,
             14 => Syscall::ReadCounter,
             15 => Syscall::CapInfo,
+            16 => Syscall::MappingInfo,
             _ => return None,
         })
     }
@@ -131,7 +150,7 @@ mod tests {
             assert_eq!(Syscall::from_number(call.number()), Some(*call));
         }
         assert_eq!(Syscall::from_number(0), None);
-        assert_eq!(Syscall::from_number(16), None);
+        assert_eq!(Syscall::from_number(17), None);
         assert_eq!(Syscall::from_number(u32::MAX), None);
     }
 
