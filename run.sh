@@ -8,6 +8,11 @@
 #                            kernel's IPC/map_pages costs (system=kbench) and the QEMU
 #                            client benchmark (system=bench under -icount: cost per
 #                            vmalloc/vfree/ioremap beside Linux 6.1, goals MET/NOT MET)
+#   ./run.sh fuzz [--seed S] [--count N]   the in-guest fuzzer (system=fuzz): three instances
+#                            (seeds S, S+1, S+2; default 1, 2, 3) send N requests each
+#                            (default 34,000) of valid and hostile traffic to the memory
+#                            server; exits with the guest's status (add --timeout 0 for
+#                            long runs: the default limit is 300 s)
 #   ./run.sh lint            cargo fmt --check and clippy (host crates and the ARM kernel)
 #   ./run.sh qemu-test [NAME...]   only the QEMU tests (optionally those whose name contains NAME)
 #
@@ -17,6 +22,9 @@
 #   evil      a hostile client: every bad request gets its exact error; guard-page overrun
 #   evil-oom  window and RAM exhaustion (NoVirtualSpace, OutOfMemory), zero frames leaked
 #   bench     client-side cost table (use ./run.sh bench: it runs it under -icount)
+#   isolation (--mem 128M), window-hog, kmem, dma-attrs, stacks, fuzz
+#             issue 10's isolation tests (see README.md, "Systems and tools")
+#   exit-fault, exit-nonzero   a client fails unexpectedly: the run exits 1
 #   ipc-test, kbench, bad-images   kernel tests and the IPC/map_pages benchmark
 #
 # Options after the verb (run, gdb, qemu-test) go to tools/runner:
@@ -98,6 +106,10 @@ test)
 qemu-test)
     ensure_prereqs
     runner test "$@"
+    ;;
+fuzz)
+    ensure_prereqs
+    runner fuzz "$@"
     ;;
 lint)
     ensure_prereqs

@@ -626,12 +626,37 @@ mod tests {
         let ioremap = Request::Ioremap(IoremapRequest {
             phys: PhysAddr(0x1000_9000),
             size: 4096,
-            mem_type: IoMemType::Device,
+            mem_type: MemType::Device,
         });
         let len = encode_request(1, &ioremap, &mut buf).unwrap();
         assert_eq!(buf[len - 1], 1);
-        buf[len - 1] = 9; // unknown memory type
-        assert_eq!(decode_request(&buf[..len]), Err(DecodeError::BadPayload));
+        // The memory type travels as abi's number: every known number
+        // decodes to its type, every other one is refused.
+        for n in 0..=255u8 {
+            buf[len - 1] = n;
+            match MemType::from_u8(n) {
+                Some(mem_type) => assert_eq!(
+                    decode_request(&buf[..len]),
+                    Ok((
+                        1,
+                        Request::Ioremap(IoremapRequest {
+                            mem_type,
+                            ..match ioremap {
+                                Request::Ioremap(r) => r,
+                                _ => unreachable!(),
+                            }
+                        })
+                    ))
+                ),
+                None => assert_eq!(decode_request(&buf[..len]), Err(DecodeError::BadPayload)),
+            }
+            // The typed path (the server's) agrees.
+            assert_eq!(
+                decode_body::<IoremapRequest>(&buf[HEADER_SIZE..len]).is_ok(),
+                MemType::from_u8(n).is_some()
+            );
+        }
+        assert_eq!(MemType::from_u8(3), None);
 
         let vmalloc = Request::Vmalloc(VmallocRequest {
             size: 1,

@@ -24,11 +24,15 @@ wire_enum! {
         NotOwner = 6,
         /// The address is not page aligned.
         UnalignedAddress = 7,
-        /// The caller may not do this (e.g. ioremap outside its device ranges).
+        /// The caller may not do this (e.g. ioremap outside its device
+        /// ranges, or with a memory type the device does not allow; a vmap
+        /// mixing frames of different memory types).
         PermissionDenied = 8,
         /// The message could not be decoded.
         Malformed = 9,
-        /// The client's page or area quota would be exceeded.
+        /// The client's page, area or window quota would be exceeded, or
+        /// the kernel refused the mapping for the client's own page-table
+        /// quota.
         QuotaExceeded = 10,
         /// The header's protocol version is not the server's.
         UnsupportedVersion = 11,
@@ -43,6 +47,9 @@ wire_enum! {
         /// The server failed for a reason that is not the caller's (a kernel
         /// call it made failed). A server bug: report it.
         Internal = 15,
+        /// A `Vmap` names the same frame more than once (overlapping runs,
+        /// a run repeated): each frame appears at most once per mapping.
+        DuplicateFrame = 16,
     }
 }
 
@@ -136,7 +143,7 @@ mod tests {
 
     #[test]
     fn error_numbers_are_frozen() {
-        let expected: [(ErrorCode, u16); 15] = [
+        let expected: [(ErrorCode, u16); 16] = [
             (ErrorCode::InvalidSize, 1),
             (ErrorCode::BadAlignment, 2),
             (ErrorCode::NoVirtualSpace, 3),
@@ -152,6 +159,7 @@ mod tests {
             (ErrorCode::TooLarge, 13),
             (ErrorCode::WrongAreaKind, 14),
             (ErrorCode::Internal, 15),
+            (ErrorCode::DuplicateFrame, 16),
         ];
         assert_eq!(ErrorCode::ALL.len(), expected.len());
         for (code, number) in expected {
@@ -159,6 +167,6 @@ mod tests {
             assert_eq!(ErrorCode::from_wire(number), Some(code));
         }
         assert_eq!(ErrorCode::from_wire(0), None);
-        assert_eq!(ErrorCode::from_wire(16), None);
+        assert_eq!(ErrorCode::from_wire(17), None);
     }
 }

@@ -260,7 +260,7 @@ impl FakeServer {
         let allowed = DEVICE_RANGES
             .iter()
             .any(|&(lo, hi)| r.phys.0 >= lo && end <= hi);
-        if !allowed {
+        if !allowed || !r.mem_type.allowed_for_device() {
             return Err(ErrorCode::PermissionDenied);
         }
         let offset = r.phys.0 & (PAGE - 1);
@@ -436,6 +436,12 @@ impl FakeServer {
                 areas: self.live().filter(|a| a.owner == client).count() as u32,
                 pages: self.client_pages(client),
                 quota_pages: QUOTA_PAGES,
+                window_pages: self
+                    .live()
+                    .filter(|a| a.owner == client)
+                    .map(|a| a.span() / PAGE)
+                    .sum(),
+                quota_window_pages: u32::MAX,
             });
             previous = Some(client);
         }

@@ -29,7 +29,7 @@ mod wire;
 #[cfg(feature = "fake-server")]
 pub mod fake;
 
-pub use abi::{Pfn, PhysAddr, VirtAddr, PAGE_SIZE};
+pub use abi::{MemType, Pfn, PhysAddr, VirtAddr, PAGE_SIZE};
 pub use bounded::BoundedVec;
 pub use codec::{
     decode_body, decode_request, decode_response, encode_reply_body, encode_reply_error,
@@ -39,8 +39,8 @@ pub use codec::{
 pub use error::{DecodeError, EncodeError, ErrorCode};
 pub use header::{Header, Opcode, HEADER_SIZE, OPCODE_ERROR, OPCODE_REPLY_BIT};
 pub use request::{
-    DmaAllocRequest, DmaFreeRequest, InfoRequest, IoMemType, IoremapRequest, IounmapRequest,
-    PageRun, PingRequest, Request, StatsRequest, VfreeRequest, VirtToPhysRequest, VmallocFlags,
+    DmaAllocRequest, DmaFreeRequest, InfoRequest, IoremapRequest, IounmapRequest, PageRun,
+    PingRequest, Request, StatsRequest, VfreeRequest, VirtToPhysRequest, VmallocFlags,
     VmallocRequest, VmapFlags, VmapRequest, VmapSource, VunmapRequest,
 };
 pub use response::{

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::bounded::BoundedVec;
 use crate::header::Opcode;
-use crate::wire::{max, wire_enum, wire_flags};
-use crate::{Pfn, PhysAddr, VirtAddr, MAX_VMAP_RUNS};
+use crate::wire::{max, wire_flags};
+use crate::{MemType, Pfn, PhysAddr, VirtAddr, MAX_VMAP_RUNS};
 
 wire_flags! {
     /// `Vmalloc` flags.
@@ -25,18 +25,6 @@ wire_flags! {
         const READ_ONLY = 0x01;
         /// No guard page after the area.
         const NO_GUARD = 0x02;
-    }
-}
-
-wire_enum! {
-    /// How `Ioremap` maps the device range.
-    pub enum IoMemType: u8 {
-        /// Device memory (strongly ordered for the device, execute-never):
-        /// registers. Linux `ioremap`.
-        Device = 1,
-        /// Normal cacheable memory (Linux `ioremap_cache`): device-side RAM
-        /// such as a frame buffer.
-        Normal = 2,
     }
 }
 
@@ -64,14 +52,50 @@ pub struct VfreeRequest {
 
 /// Map `size` bytes of device memory at `phys` (need not be page aligned;
 /// the returned address keeps `phys`'s offset inside the page).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IoremapRequest {
     /// Physical start.
     pub phys: PhysAddr,
     /// Bytes (> 0).
     pub size: u32,
-    /// Memory type of the mapping.
-    pub mem_type: IoMemType,
+    /// Memory type of the mapping: [`MemType::Device`] (Linux `ioremap`)
+    /// or [`MemType::NormalUncached`] (`ioremap_wc`); a device is never
+    /// mapped cacheable (`PermissionDenied`). On the wire: the type's
+    /// number as one byte; an unknown number does not decode.
+    #[serde(with = "mem_type_wire")]
+    pub mem_type: MemType,
+}
+
+// `MemType` is `abi`'s: its wire form (one byte, its number) is written
+// here rather than derived, as for every explicit-number enum.
+impl MaxSize for IoremapRequest {
+    const POSTCARD_MAX_SIZE: usize =
+        PhysAddr::POSTCARD_MAX_SIZE + u32::POSTCARD_MAX_SIZE + u8::POSTCARD_MAX_SIZE;
+}
+
+/// `abi::MemType` as its number (one raw byte); unknown numbers are
+/// decoding errors.
+mod mem_type_wire {
+    use super::MemType;
+
+    pub(super) fn serialize<S: serde::Serializer>(
+        mem: &MemType,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u8(mem.number())
+    }
+
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<MemType, D::Error> {
+        let n = <u8 as serde::Deserialize>::deserialize(deserializer)?;
+        MemType::from_u8(n).ok_or_else(|| {
+            serde::de::Error::invalid_value(
+                serde::de::Unexpected::Unsigned(u64::from(n)),
+                &"a memory type number (0, 1 or 2)",
+            )
+        })
+    }
 }
 
 /// Unmap an ioremap area by the address `Ioremap` returned.

@@ -174,6 +174,11 @@ pub struct ClientUsage {
     pub pages: u32,
     /// Frame quota.
     pub quota_pages: u32,
+    /// Virtual pages of the window its live areas span, guard pages
+    /// included.
+    pub window_pages: u32,
+    /// Window quota (pages).
+    pub quota_window_pages: u32,
 }
 
 /// Buddy (`/proc/buddyinfo`) and per-client statistics.

@@ -53,7 +53,7 @@ fn request() -> impl Strategy<Value = Request> {
             })
         }),
         addr().prop_map(|addr| Request::Vfree(VfreeRequest { addr })),
-        (phys(), any_u32(), prop::sample::select(IoMemType::ALL)).prop_map(
+        (phys(), any_u32(), prop::sample::select(&MemType::ALL[..])).prop_map(
             |(phys, size, mem_type)| Request::Ioremap(IoremapRequest {
                 phys,
                 size,
@@ -106,14 +106,22 @@ fn record() -> impl Strategy<Value = AreaRecord> {
 }
 
 fn usage() -> impl Strategy<Value = ClientUsage> {
-    (any_u32(), any_u32(), any_u32(), any_u32()).prop_map(|(client, areas, pages, quota_pages)| {
-        ClientUsage {
-            client,
-            areas,
-            pages,
-            quota_pages,
-        }
-    })
+    (
+        (any_u32(), any_u32(), any_u32()),
+        (any_u32(), any_u32(), any_u32()),
+    )
+        .prop_map(
+            |((client, areas, pages), (quota_pages, window_pages, quota_window_pages))| {
+                ClientUsage {
+                    client,
+                    areas,
+                    pages,
+                    quota_pages,
+                    window_pages,
+                    quota_window_pages,
+                }
+            },
+        )
 }
 
 fn response() -> impl Strategy<Value = Response> {
@@ -257,7 +265,7 @@ fn widest_instances_hit_the_computed_maximum() {
         Request::Ioremap(IoremapRequest {
             phys: PhysAddr(max),
             size: max,
-            mem_type: IoMemType::Normal,
+            mem_type: MemType::NormalUncached,
         }),
         Request::Vmap(VmapRequest {
             source: VmapSource::Frames(full_runs),
@@ -291,6 +299,8 @@ fn widest_instances_hit_the_computed_maximum() {
         areas: max,
         pages: max,
         quota_pages: max,
+        window_pages: max,
+        quota_window_pages: max,
     };
     let stats = Response::Stats(StatsOk {
         free_blocks: [max; NR_ORDERS],

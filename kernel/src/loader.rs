@@ -6,23 +6,26 @@
 use abi::{Badge, KernelError, Pfn, PhysAddr, IPC_BUFFER_VADDR};
 use kerncore::elf::{self, ElfError};
 use kerncore::mmu::{Access, Attributes, MemType};
+use kerncore::stack::UserStack;
 use log::{info, warn};
 
 use crate::kpool::{page_bytes, KPOOL};
 use crate::manifest::{CapSpec, System, TaskSpec, LINEAR_MAP_BASE};
 use crate::sched::{initial_context, Kernel};
 use crate::task::{Cap, State, Task, MAX_CAPS};
-use crate::vspace::VSpace;
+use crate::vspace::{NewSpaceError, VSpace};
 
 /// Task images must lie in `[USER_IMAGE_START, USER_IMAGE_END)`.
 pub const USER_IMAGE_START: u32 = 0x0001_0000;
 /// End of the image area (below the stack).
 pub const USER_IMAGE_END: u32 = 0x3000_0000;
 /// Top of the user stack; one unmapped guard page separates it from the
-/// IPC buffer above.
+/// IPC buffer above. The stack grows down from here for
+/// `TaskSpec::stack_pages` pages, with an unmapped guard page below it
+/// (and nothing mapped below that down to the image area's end).
 pub const USER_STACK_TOP: u32 = IPC_BUFFER_VADDR.0 - 0x1000;
-/// User stack size.
-pub const USER_STACK_PAGES: u32 = 16;
+/// Largest stack a manifest may ask for: 16 MiB.
+pub const MAX_STACK_PAGES: u32 = 4096;
 
 /// Why a task could not be created.
 #[derive(Debug)]
@@ -37,6 +40,15 @@ pub enum LoadError {
     BadCapSpec,
     /// No free task slot.
     TooManyTasks,
+    /// The kernel pool cannot promise the task's page-table quota.
+    CannotReserve {
+        /// The quota asked for (1 KiB L2 tables).
+        tables: u32,
+        /// Unpromised free 1 KiB blocks left in the pool.
+        free: u32,
+    },
+    /// `stack_pages` is 0 or above [`MAX_STACK_PAGES`].
+    BadStackSize(u32),
 }
 
 impl core::fmt::Display for LoadError {
@@ -49,6 +61,14 @@ impl core::fmt::Display for LoadError {
             LoadError::Kernel(e) => write!(f, "{e}"),
             LoadError::BadCapSpec => f.write_str("bad capability in the manifest"),
             LoadError::TooManyTasks => f.write_str("no free task slot"),
+            LoadError::CannotReserve { tables, free } => write!(
+                f,
+                "kernel pool cannot reserve its page-table quota of {tables} tables \
+                 ({tables} KiB; {free} KiB unreserved)"
+            ),
+            LoadError::BadStackSize(pages) => {
+                write!(f, "bad stack size: {pages} pages (1 to {MAX_STACK_PAGES})")
+            }
         }
     }
 }
@@ -103,7 +123,7 @@ fn load_image(vs: &mut VSpace, image: &[u8]) -> Result<u32, LoadError> {
                 let dst_off = (file_lo - page_va) as usize;
                 dst[dst_off..dst_off + n].copy_from_slice(&image[src_off..src_off + n]);
             }
-            if let Err(e) = vs.map_pages(&mut pool, page_va, 1, attrs, &[pa_run(pa)]) {
+            if let Err(e) = vs.map_pages(&mut pool, page_va, 1, attrs, &[pa_run(pa)], None) {
                 pool.free(pa, 4096);
                 return Err(e.into());
             }
@@ -129,13 +149,17 @@ fn map_fresh_pages(vs: &mut VSpace, va: u32, pages: u32) -> Result<PhysAddr, Loa
         if i == 0 {
             first = pa;
         }
-        vs.map_pages(
+        if let Err(e) = vs.map_pages(
             &mut pool,
             va + i * 4096,
             1,
             user_attrs(Access::UserRw, true),
             &[pa_run(pa)],
-        )?;
+            None,
+        ) {
+            pool.free(pa, 4096);
+            return Err(e.into());
+        }
     }
     Ok(first)
 }
@@ -197,10 +221,22 @@ fn build_caps(
                     count: pages,
                 })
             }
-            CapSpec::VSpace(task) => Some(Cap::VSpace { task, quota: 0 }),
-            CapSpec::Client { task, quota_pages } => Some(Cap::VSpace {
+            CapSpec::VSpace(task) => Some(Cap::VSpace {
+                task,
+                quota: 0,
+                window_pages: 0,
+                flags: abi::ClientFlags::NONE,
+            }),
+            CapSpec::Client {
+                task,
+                quota_pages,
+                window_pages,
+                flags,
+            } => Some(Cap::VSpace {
                 task,
                 quota: quota_pages,
+                window_pages,
+                flags,
             }),
             CapSpec::Irq(irq) => Some(Cap::Irq { irq }),
             CapSpec::Empty => None,
@@ -213,14 +249,23 @@ fn create(k: &mut Kernel, spec: &TaskSpec, free: &mut FreeRam) -> Result<usize, 
     if spec.image.is_empty() {
         return Err(LoadError::MissingImage);
     }
-    let mut vs = VSpace::new(&mut KPOOL.lock())?;
+    let stack = match UserStack::below(USER_STACK_TOP, spec.stack_pages) {
+        Some(s) if (1..=MAX_STACK_PAGES).contains(&spec.stack_pages) => s,
+        _ => return Err(LoadError::BadStackSize(spec.stack_pages)),
+    };
+    let mut vs = match VSpace::new(&mut KPOOL.lock(), spec.kmem_tables) {
+        Ok(vs) => vs,
+        Err(NewSpaceError::CannotReserve { free_tables }) => {
+            return Err(LoadError::CannotReserve {
+                tables: spec.kmem_tables,
+                free: free_tables,
+            })
+        }
+        Err(NewSpaceError::OutOfKernelMemory) => return Err(KernelError::OutOfKernelMemory.into()),
+    };
     let built = (|| {
         let entry = load_image(&mut vs, spec.image)?;
-        map_fresh_pages(
-            &mut vs,
-            USER_STACK_TOP - USER_STACK_PAGES * 4096,
-            USER_STACK_PAGES,
-        )?;
+        map_fresh_pages(&mut vs, stack.bottom, spec.stack_pages)?;
         let ipc_buf = map_fresh_pages(&mut vs, IPC_BUFFER_VADDR.0, 1)?;
         let caps = build_caps(spec, free, &mut vs)?;
         Ok::<_, LoadError>((entry, ipc_buf, caps))
@@ -250,6 +295,8 @@ fn create(k: &mut Kernel, spec: &TaskSpec, free: &mut FreeRam) -> Result<usize, 
         irq: None,
         irq_pending: false,
         root: spec.root,
+        stack,
+        expect_failure: spec.expect_failure,
     };
     let slot = k.add_task(task).ok_or(LoadError::TooManyTasks)?;
     let id = k.task(slot).id;
@@ -265,22 +312,33 @@ pub fn load_system(k: &mut Kernel, system: &System, free: &mut FreeRam) -> usize
         match create(k, spec, free) {
             Ok(slot) => {
                 started += 1;
+                let tables = k.task(slot).vspace.as_ref().map_or(0, |v| v.tables().1);
                 info!(
-                    "task {:<10} id {} prio {} arg {} ({} caps, image {} KiB)",
+                    "task {:<10} id {} prio {} arg {} ({} caps, image {} KiB, stack {} KiB, {} page tables reserved)",
                     spec.name,
                     k.task(slot).id.0,
                     spec.prio,
                     spec.arg,
                     spec.caps.len(),
-                    spec.image.len() / 1024
+                    spec.image.len() / 1024,
+                    spec.stack_pages * 4,
+                    tables
                 );
             }
             Err(e) => warn!("task {}: refused: {e}", spec.name),
         }
     }
+    let (used, reserved, size) = {
+        let pool = KPOOL.lock();
+        (
+            pool.used_bytes() / 1024,
+            pool.reserved_blocks(),
+            pool.size_bytes(),
+        )
+    };
     info!(
-        "kernel pool: {} KiB used; free RAM left for Pool capabilities: {:#010x}-{:#010x}",
-        KPOOL.lock().used_bytes() / 1024,
+        "kernel pool: {used} KiB used, {reserved} KiB reserved for page tables, of {} KiB; free RAM left for Pool capabilities: {:#010x}-{:#010x}",
+        size / 1024,
         free.next,
         free.end
     );

@@ -82,9 +82,9 @@ extern "C" fn kmain() -> ! {
         shutdown(ExitStatus::TestFailure);
     }
 
-    // Kernel objects come from the 4 MiB right after the image.
+    // Kernel objects come from the kernel pool right after the image.
     let kpool_base = (mm::kva_to_pa(mm::image_layout().end).0 + 0xf_ffff) & !0xf_ffff;
-    kpool::init(abi::PhysAddr(kpool_base));
+    let kpool_bytes = kpool::init(abi::PhysAddr(kpool_base), ram.base.0 + ram.size);
     if let Some(name) = args.system {
         let Some(system) = manifest::find(name) else {
             warn!("unknown system {name:?}");
@@ -94,7 +94,7 @@ extern "C" fn kmain() -> ! {
             shutdown(ExitStatus::TestFailure);
         };
         let mut free = loader::FreeRam {
-            next: kpool_base + kpool::KPOOL_SIZE,
+            next: kpool_base + kpool_bytes,
             end: ram.base.0 + ram.size,
         };
         let started = loader::load_system(&mut sched::KERNEL.lock(), system, &mut free);

@@ -6,7 +6,7 @@
 //! image, `ktest`, whose argument selects the role (the `role` numbers must
 //! match `userland/ktest/src/main.rs`).
 
-use abi::EndpointRights;
+use abi::{ClientFlags, EndpointRights};
 
 use crate::images;
 
@@ -39,13 +39,18 @@ pub enum CapSpec {
     /// Edit the window of the task at this index in the system.
     VSpace(u8),
     /// A VSpace capability for the memory server: the task at this index is
-    /// its client, allowed `quota_pages` pages (carried in the capability,
-    /// read back with `cap_info`).
+    /// its client, allowed `quota_pages` pages of RAM and `window_pages`
+    /// pages of window, with `flags` (all carried in the capability, read
+    /// back with `cap_info` parts 0 and 1).
     Client {
         /// Task index.
         task: u8,
-        /// Page quota.
+        /// Page quota (RAM).
         quota_pages: u32,
+        /// Window quota in pages (address space, guard pages included).
+        window_pages: u32,
+        /// What else the client may do (e.g. `OBSERVER`).
+        flags: ClientFlags,
     },
     /// An interrupt.
     Irq(u32),
@@ -73,7 +78,27 @@ pub struct TaskSpec {
     pub supervisor: Option<u8>,
     /// Its end ends the run.
     pub root: bool,
+    /// Stack size in pages (an unmapped guard page lies below it).
+    pub stack_pages: u32,
+    /// Kernel-memory quota: how many L2 page tables its window may use.
+    /// Reserved from the kernel pool when the task is created.
+    pub kmem_tables: u32,
+    /// The task faults or exits non-zero on purpose (a test): its failure
+    /// does not fail the run.
+    pub expect_failure: bool,
 }
+
+/// Default stack: 64 KiB.
+pub const DEFAULT_STACK_PAGES: u32 = 16;
+/// Default L2 page-table quota (each table maps 1 MiB of window): 64 MiB
+/// of window spread over distinct MiBs, 64 KiB of kernel pool.
+pub const DEFAULT_KMEM_TABLES: u32 = 64;
+/// A page-table quota covering the whole default window (240 MiB, one L2
+/// table per MiB): for clients whose areas may lie anywhere in it (many
+/// clients interleaving areas, or one filling the window).
+pub const WINDOW_KMEM_TABLES: u32 = 240;
+/// The largest window quota `client_of` gives by default (240 MiB).
+pub const MAX_DEFAULT_WINDOW_PAGES: u32 = 61440;
 
 /// A named system.
 #[derive(Clone, Copy, Debug)]
@@ -110,6 +135,15 @@ pub mod role {
     pub const BENCH_SERVER: u32 = 10;
     /// Drives the SP804 timer through Device + Irq capabilities.
     pub const IRQTEST: u32 = 11;
+    /// Page-table quota (`KernelQuotaExceeded`, tables given back) and
+    /// `cap_info` part 1 of a client capability.
+    pub const KMEMCHECK: u32 = 12;
+    /// Recurses through most of a 1 MiB stack.
+    pub const STACKHOG: u32 = 13;
+    /// Recurses until it runs off its stack (a stack overflow).
+    pub const OVERFLOW: u32 = 14;
+    /// Exits with code 3.
+    pub const FAILER: u32 = 15;
 }
 
 const SEND: EndpointRights = EndpointRights::SEND;
@@ -120,10 +154,42 @@ const fn endpoint(ep: u8, badge: u32, rights: EndpointRights) -> CapSpec {
     CapSpec::Endpoint { ep, badge, rights }
 }
 
+/// The default window quota for a RAM quota: twice the pages (room for
+/// guard pages and fragmentation) plus 1 MiB of ioremap/vmap, at most 240
+/// MiB.
+const fn default_window_pages(quota_pages: u32) -> u32 {
+    let w = quota_pages.saturating_mul(2).saturating_add(256);
+    if w < MAX_DEFAULT_WINDOW_PAGES {
+        w
+    } else {
+        MAX_DEFAULT_WINDOW_PAGES
+    }
+}
+
 /// The memory server's own VSpace capability for the task at `task`, with
-/// a page quota.
+/// a page quota and the default window quota.
 const fn client_of(task: u8, quota_pages: u32) -> CapSpec {
-    CapSpec::Client { task, quota_pages }
+    client_limits(task, quota_pages, default_window_pages(quota_pages))
+}
+
+/// [`client_of`] with the `OBSERVER` right (sees every client's areas).
+const fn observer_of(task: u8, quota_pages: u32) -> CapSpec {
+    CapSpec::Client {
+        task,
+        quota_pages,
+        window_pages: default_window_pages(quota_pages),
+        flags: ClientFlags::OBSERVER,
+    }
+}
+
+/// [`client_of`] with an explicit window quota.
+const fn client_limits(task: u8, quota_pages: u32, window_pages: u32) -> CapSpec {
+    CapSpec::Client {
+        task,
+        quota_pages,
+        window_pages,
+        flags: ClientFlags::NONE,
+    }
 }
 
 /// The motherboard's system registers (the demo's ioremap target).
@@ -141,6 +207,9 @@ const fn ktest(name: &'static str, role: u32, prio: u8, caps: &'static [CapSpec]
         caps,
         supervisor: Some(1),
         root: false,
+        stack_pages: DEFAULT_STACK_PAGES,
+        kmem_tables: DEFAULT_KMEM_TABLES,
+        expect_failure: false,
     }
 }
 
@@ -170,7 +239,11 @@ static IPC_TEST: &[TaskSpec] = &[
             endpoint(0, 0, SEND),
         ],
     ),
-    ktest("faulter", role::FAULTER, 3, &[]),
+    // Faults on purpose (the supervisor checks the report).
+    TaskSpec {
+        expect_failure: true,
+        ..ktest("faulter", role::FAULTER, 3, &[])
+    },
     ktest("spinner", role::SPINNER, 4, &[]),
     ktest("ticker", role::TICKER, 4, &[]),
     ktest(
@@ -186,6 +259,54 @@ static IPC_TEST: &[TaskSpec] = &[
             CapSpec::Irq(34),
         ],
     ),
+    // A quota of 4 page tables; its VSpace capability is a client
+    // capability for itself, so it can read part 1 back.
+    TaskSpec {
+        kmem_tables: 4,
+        ..ktest(
+            "kmemcheck",
+            role::KMEMCHECK,
+            3,
+            &[
+                CapSpec::Client {
+                    task: 9,
+                    quota_pages: 100,
+                    window_pages: 300,
+                    flags: ClientFlags::OBSERVER,
+                },
+                CapSpec::PoolPages(8),
+            ],
+        )
+    },
+    TaskSpec {
+        stack_pages: 256,
+        ..ktest("stackhog", role::STACKHOG, 3, &[])
+    },
+    // Runs off its stack on purpose (the supervisor checks the report).
+    TaskSpec {
+        expect_failure: true,
+        ..ktest("overflow", role::OVERFLOW, 3, &[])
+    },
+];
+
+/// Run status: a task failing unexpectedly fails the run even though the
+/// root task exits 0; an expected failure does not. No supervisors: the
+/// kernel alone accounts for both.
+static FAIL_TEST: &[TaskSpec] = &[
+    TaskSpec {
+        root: true,
+        supervisor: None,
+        ..ktest("ticker", role::TICKER, 4, &[])
+    },
+    TaskSpec {
+        supervisor: None,
+        ..ktest("failer", role::FAILER, 2, &[])
+    },
+    TaskSpec {
+        supervisor: None,
+        expect_failure: true,
+        ..ktest("faulter", role::FAULTER, 2, &[])
+    },
 ];
 
 static BENCH: &[TaskSpec] = &[
@@ -227,6 +348,32 @@ pub mod tool {
     pub const INNOCENT: u32 = 6;
     /// Exhausts the window (`NoVirtualSpace`) and RAM (`OutOfMemory`).
     pub const EXHAUST: u32 = 7;
+    /// Marks 4 MiB of plain vmalloc memory, frees it and exits.
+    pub const ISOLATION_WRITER: u32 = 8;
+    /// Takes the whole pool with plain vmalloc and counts marker words.
+    pub const ISOLATION_SCANNER: u32 = 9;
+    /// Tries to fill the window with vmap, NO_GUARD vmalloc and ioremap.
+    pub const WINDOW_HOG: u32 = 10;
+    /// vmalloc of 1 MiB while the window hog holds its whole quota.
+    pub const WINDOW_VICTIM: u32 = 11;
+    /// 1-page areas aligned to 1 MiB until its page-table quota is used up
+    /// (parameter: instance number).
+    pub const KMEM_HOG: u32 = 12;
+    /// Maps after the kmem hogs are full; every map must succeed
+    /// (parameter: instance number).
+    pub const KMEM_VICTIM: u32 = 13;
+    /// Reads back the memory type of DMA, vmalloc and ioremap mappings.
+    pub const DMA_ATTRS: u32 = 14;
+    /// Touches an unmapped window address (not expected: the run fails).
+    pub const FAULT_CLIENT: u32 = 15;
+    /// Returns 7 (not expected: the run fails).
+    pub const EXIT_NONZERO: u32 = 16;
+    /// Recursion over 512 KiB deep (needs a 1 MiB stack), a long log line.
+    pub const DEEP_STACK: u32 = 17;
+    /// Recursion without bound on the default stack.
+    pub const STACK_OVERFLOW: u32 = 18;
+    /// The in-guest fuzzer (parameter: seed).
+    pub const FUZZ: u32 = 19;
 
     /// A role with a parameter in the bits above the role byte.
     pub const fn with_param(role: u32, param: u32) -> u32 {
@@ -243,6 +390,9 @@ const fn memserver(caps: &'static [CapSpec]) -> TaskSpec {
         caps,
         supervisor: None,
         root: true,
+        stack_pages: DEFAULT_STACK_PAGES,
+        kmem_tables: DEFAULT_KMEM_TABLES,
+        expect_failure: false,
     }
 }
 
@@ -258,6 +408,9 @@ const fn client(name: &'static str, role: u32, prio: u8, caps: &'static [CapSpec
         caps,
         supervisor: Some(0),
         root: false,
+        stack_pages: DEFAULT_STACK_PAGES,
+        kmem_tables: DEFAULT_KMEM_TABLES,
+        expect_failure: false,
     }
 }
 
@@ -268,7 +421,7 @@ static DEMO: &[TaskSpec] = &[
         CapSpec::AllFreeRam,
         client_of(1, 4096),
         SYSREGS,
-        client_of(2, 256),
+        observer_of(2, 256),
     ]),
     client("demo", tool::DEMO, 2, &[endpoint(0, 2, SEND)]),
     client("vmallocinfo", tool::VMALLOCINFO, 3, &[endpoint(0, 3, SEND)]),
@@ -289,24 +442,33 @@ static STRESS: &[TaskSpec] = &[
         client_of(2, 16384),
         client_of(3, 16384),
     ]),
-    client(
-        "stress1",
-        tool::with_param(tool::STRESS, 1),
-        2,
-        &[server_ep(2)],
-    ),
-    client(
-        "stress2",
-        tool::with_param(tool::STRESS, 2),
-        2,
-        &[server_ep(3)],
-    ),
-    client(
-        "stress3",
-        tool::with_param(tool::STRESS, 3),
-        2,
-        &[server_ep(4)],
-    ),
+    TaskSpec {
+        kmem_tables: WINDOW_KMEM_TABLES,
+        ..client(
+            "stress1",
+            tool::with_param(tool::STRESS, 1),
+            2,
+            &[server_ep(2)],
+        )
+    },
+    TaskSpec {
+        kmem_tables: WINDOW_KMEM_TABLES,
+        ..client(
+            "stress2",
+            tool::with_param(tool::STRESS, 2),
+            2,
+            &[server_ep(3)],
+        )
+    },
+    TaskSpec {
+        kmem_tables: WINDOW_KMEM_TABLES,
+        ..client(
+            "stress3",
+            tool::with_param(tool::STRESS, 3),
+            2,
+            &[server_ep(4)],
+        )
+    },
 ];
 
 /// A hostile client beside an innocent one whose area it tries to free.
@@ -320,7 +482,11 @@ static EVIL: &[TaskSpec] = &[
         SYSREGS,
         client_of(2, 64),
     ]),
-    client("evil", tool::EVIL, 2, &[server_ep(2)]),
+    // Overruns a guard page on purpose (the server reports and reclaims it).
+    TaskSpec {
+        expect_failure: true,
+        ..client("evil", tool::EVIL, 2, &[server_ep(2)])
+    },
     client("innocent", tool::INNOCENT, 2, &[server_ep(3)]),
 ];
 
@@ -333,7 +499,11 @@ static EXHAUST: &[TaskSpec] = &[
         CapSpec::AllFreeRam,
         client_of(1, 1 << 20),
     ]),
-    client("exhaust", tool::EXHAUST, 2, &[server_ep(2)]),
+    // Fills the whole window: a table for every MiB.
+    TaskSpec {
+        kmem_tables: WINDOW_KMEM_TABLES,
+        ..client("exhaust", tool::EXHAUST, 2, &[server_ep(2)])
+    },
 ];
 
 /// The client-side cost benchmark (boot with `--icount`).
@@ -344,7 +514,164 @@ static MEMBENCH: &[TaskSpec] = &[
         client_of(1, 65536),
         SYSREGS,
     ]),
-    client("bench", tool::BENCH, 2, &[server_ep(2)]),
+    // Holds 8,192 live areas with guard pages: 64 MiB and more of window.
+    TaskSpec {
+        kmem_tables: WINDOW_KMEM_TABLES,
+        ..client("bench", tool::BENCH, 2, &[server_ep(2)])
+    },
+];
+
+/// Isolation: the writer (more urgent) marks 4 MiB of plain vmalloc
+/// memory, frees it and exits; the scanner then takes all the pool gives it
+/// with plain vmalloc and counts marker words (boot with `--mem 128M`: the
+/// pool is then smaller than the scanner's window quota).
+static ISOLATION: &[TaskSpec] = &[
+    memserver(&[
+        endpoint(0, 0, RECV),
+        CapSpec::AllFreeRam,
+        client_of(1, 2048),
+        client_of(2, 1 << 20),
+    ]),
+    client("writer", tool::ISOLATION_WRITER, 2, &[server_ep(2)]),
+    // Spans the whole pool: a page table for every MiB of the window.
+    TaskSpec {
+        kmem_tables: WINDOW_KMEM_TABLES,
+        ..client("scanner", tool::ISOLATION_SCANNER, 3, &[server_ep(3)])
+    },
+];
+
+/// A hog with 64 pages of RAM and 256 pages of window, granted sysregs;
+/// endpoint 1: the victim wakes the hog when its vmalloc is done.
+static WINDOW_HOG: &[TaskSpec] = &[
+    memserver(&[
+        endpoint(0, 0, RECV),
+        CapSpec::AllFreeRam,
+        client_limits(1, 64, 256),
+        SYSREGS,
+        client_of(2, 512),
+    ]),
+    client(
+        "hog",
+        tool::WINDOW_HOG,
+        2,
+        &[server_ep(2), endpoint(1, 0, RECV)],
+    ),
+    client(
+        "victim",
+        tool::WINDOW_VICTIM,
+        3,
+        &[server_ep(3), endpoint(1, 3, SEND)],
+    ),
+];
+
+/// Page tables each kmem hog may use: 4 hogs span 96 MiB of window.
+const KMEM_HOG_TABLES: u32 = 24;
+
+/// A kmem hog: more urgent than the victims, waits on endpoint 1.
+const fn kmem_hog(name: &'static str, n: u32, caps: &'static [CapSpec]) -> TaskSpec {
+    TaskSpec {
+        kmem_tables: KMEM_HOG_TABLES,
+        ..client(name, tool::with_param(tool::KMEM_HOG, n), 2, caps)
+    }
+}
+
+/// A kmem victim: maps after the hogs are full, then wakes one.
+const fn kmem_victim(name: &'static str, n: u32, caps: &'static [CapSpec]) -> TaskSpec {
+    client(name, tool::with_param(tool::KMEM_VICTIM, n), 3, caps)
+}
+
+/// Four hogs span the window with 1 MiB-aligned 1-page areas (one L2 table
+/// each) until their page-table quota is used up; four victims then map
+/// 16 such areas each, and every map must succeed.
+static KMEM: &[TaskSpec] = &[
+    memserver(&[
+        endpoint(0, 0, RECV),
+        CapSpec::AllFreeRam,
+        client_of(1, 256),
+        client_of(2, 256),
+        client_of(3, 256),
+        client_of(4, 256),
+        client_of(5, 256),
+        client_of(6, 256),
+        client_of(7, 256),
+        client_of(8, 256),
+    ]),
+    kmem_hog("hog1", 1, &[server_ep(2), endpoint(1, 0, RECV)]),
+    kmem_hog("hog2", 2, &[server_ep(3), endpoint(1, 0, RECV)]),
+    kmem_hog("hog3", 3, &[server_ep(4), endpoint(1, 0, RECV)]),
+    kmem_hog("hog4", 4, &[server_ep(5), endpoint(1, 0, RECV)]),
+    kmem_victim("victim1", 1, &[server_ep(6), endpoint(1, 6, SEND)]),
+    kmem_victim("victim2", 2, &[server_ep(7), endpoint(1, 7, SEND)]),
+    kmem_victim("victim3", 3, &[server_ep(8), endpoint(1, 8, SEND)]),
+    kmem_victim("victim4", 4, &[server_ep(9), endpoint(1, 9, SEND)]),
+];
+
+/// One client reads back the memory types the kernel installed.
+static DMA_ATTRS: &[TaskSpec] = &[
+    memserver(&[
+        endpoint(0, 0, RECV),
+        CapSpec::AllFreeRam,
+        client_of(1, 256),
+        SYSREGS,
+    ]),
+    client("dma-attrs", tool::DMA_ATTRS, 2, &[server_ep(2)]),
+];
+
+/// A client faults and is not expected to: the run must fail.
+static EXIT_FAULT: &[TaskSpec] = &[
+    memserver(&[endpoint(0, 0, RECV), CapSpec::AllFreeRam, client_of(1, 64)]),
+    client("faulty", tool::FAULT_CLIENT, 2, &[server_ep(2)]),
+];
+
+/// A client returns 7 and is not expected to: the run must fail.
+static EXIT_NONZERO: &[TaskSpec] = &[
+    memserver(&[endpoint(0, 0, RECV), CapSpec::AllFreeRam, client_of(1, 64)]),
+    client("quitter", tool::EXIT_NONZERO, 2, &[server_ep(2)]),
+];
+
+/// A 1 MiB stack for a deep recursion; a default stack overflowed on
+/// purpose.
+static STACKS: &[TaskSpec] = &[
+    memserver(&[
+        endpoint(0, 0, RECV),
+        CapSpec::AllFreeRam,
+        client_of(1, 64),
+        client_of(2, 64),
+    ]),
+    TaskSpec {
+        stack_pages: 256,
+        ..client("deepstack", tool::DEEP_STACK, 2, &[server_ep(2)])
+    },
+    TaskSpec {
+        expect_failure: true,
+        ..client("overflow", tool::STACK_OVERFLOW, 3, &[server_ep(3)])
+    },
+];
+
+/// A fuzz instance (parameter: seed), granted sysregs like the others.
+const fn fuzzer(name: &'static str, seed: u32, caps: &'static [CapSpec]) -> TaskSpec {
+    TaskSpec {
+        stack_pages: 32,
+        ..client(name, tool::with_param(tool::FUZZ, seed), 2, caps)
+    }
+}
+
+/// Three fuzz instances at once (seeds 1-3), same priority: the tick
+/// interleaves them, so their random addresses hit each other's areas.
+static FUZZ: &[TaskSpec] = &[
+    memserver(&[
+        endpoint(0, 0, RECV),
+        CapSpec::AllFreeRam,
+        client_of(1, 4096),
+        SYSREGS,
+        client_of(2, 4096),
+        SYSREGS,
+        client_of(3, 4096),
+        SYSREGS,
+    ]),
+    fuzzer("fuzz1", 1, &[server_ep(2)]),
+    fuzzer("fuzz2", 2, &[server_ep(3)]),
+    fuzzer("fuzz3", 3, &[server_ep(4)]),
 ];
 
 /// Not an ELF file at all.
@@ -402,6 +729,11 @@ pub static SYSTEMS: &[System] = &[
         tasks: BAD_IMAGES,
     },
     System {
+        name: "fail-test",
+        about: "a task failing unexpectedly fails the run; an expected failure does not",
+        tasks: FAIL_TEST,
+    },
+    System {
         name: "kbench",
         about: "IPC round-trip and map_pages cost",
         tasks: BENCH,
@@ -457,6 +789,46 @@ pub static SYSTEMS: &[System] = &[
         name: "blk-nogrant",
         about: "a driver without a device grant asks to ioremap the virtio transports: refused",
         tasks: BLK_NOGRANT,
+    },
+    System {
+        name: "isolation",
+        about: "freed data never reaches the next client: a scanner takes the whole pool and finds no marker (--mem 128M)",
+        tasks: ISOLATION,
+    },
+    System {
+        name: "window-hog",
+        about: "a small-quota client is stopped by its window quota; another client's vmalloc of 1 MiB succeeds",
+        tasks: WINDOW_HOG,
+    },
+    System {
+        name: "kmem",
+        about: "hogs use up their own page-table quotas; the victims' maps all succeed",
+        tasks: KMEM,
+    },
+    System {
+        name: "dma-attrs",
+        about: "DMA buffers map uncached, vmalloc cached, ioremap as device memory (read back from the kernel)",
+        tasks: DMA_ATTRS,
+    },
+    System {
+        name: "exit-fault",
+        about: "a client faults unexpectedly: the run fails",
+        tasks: EXIT_FAULT,
+    },
+    System {
+        name: "exit-nonzero",
+        about: "a client returns non-zero unexpectedly: the run fails",
+        tasks: EXIT_NONZERO,
+    },
+    System {
+        name: "stacks",
+        about: "a 1 MiB stack runs a deep recursion; a default stack overflows and is reported",
+        tasks: STACKS,
+    },
+    System {
+        name: "fuzz",
+        about: "three fuzz instances send valid and hostile requests; data verified; nothing leaked",
+        tasks: FUZZ,
     },
 ];
 

@@ -9,6 +9,7 @@
 
 use abi::{FaultMessage, KernelError, TaskId, VMALLOC_END_DEFAULT, VMALLOC_START_DEFAULT};
 use kerncore::asid::{AsidAllocator, AsidOutcome};
+use kerncore::fault::TaskEnd;
 use kerncore::psr::Mode;
 use kerncore::runqueue::RunQueue;
 use log::{info, warn};
@@ -42,6 +43,9 @@ pub struct Kernel {
     preempt: bool,
     /// System-call and switch counters.
     pub stats: Stats,
+    /// Tasks that faulted or exited non-zero without `expect_failure`:
+    /// any makes the run fail when the root task ends.
+    unexpected_failures: u32,
 }
 
 /// Counters printed at shutdown.
@@ -77,6 +81,7 @@ impl Kernel {
                 switches: 0,
                 rollovers: 0,
             },
+            unexpected_failures: 0,
         }
     }
 
@@ -126,7 +131,19 @@ impl Kernel {
     }
 
     /// Ends task `t` with `report` (fault or exit), telling its supervisor.
+    /// A failure (fault, non-zero exit) is logged and, unless the manifest
+    /// expects it, remembered: it fails the run.
     pub fn kill(&mut self, t: usize, report: FaultMessage) {
+        let end = TaskEnd(report);
+        if end.is_failure() {
+            let task = self.task(t);
+            if task.expect_failure {
+                info!("task {} failed as expected: {end}", task.name);
+            } else {
+                warn!("task {} failed: {end}", task.name);
+                self.unexpected_failures += 1;
+            }
+        }
         if self.loaded == Some(t) {
             mm::load_empty_user_table();
             self.loaded = None;
@@ -172,12 +189,19 @@ impl Kernel {
         }
         if root {
             let code = report.exit_code as i32;
-            let ok = report.kind == abi::FaultKind::Exit as u32 && code == 0;
+            let root_ok = report.kind == abi::FaultKind::Exit as u32 && code == 0;
             info!(
                 "system: root task {} ended ({}), shutting down",
                 self.task(t).name,
-                if ok { "exit 0" } else { "failure" }
+                if root_ok { "exit 0" } else { "failure" }
             );
+            if self.unexpected_failures > 0 {
+                warn!(
+                    "run failed: {} task(s) failed unexpectedly",
+                    self.unexpected_failures
+                );
+            }
+            let ok = root_ok && self.unexpected_failures == 0;
             info!(
                 "system: {} syscalls, {} address-space switches, {} ASID rollovers, kernel pool {} KiB used",
                 self.stats.syscalls,
@@ -205,7 +229,7 @@ impl Kernel {
 
     /// Reports why `cur` faulted, then kills it.
     pub fn fault_current(&mut self, cur: usize, kind: TrapKind, frame: &TrapFrame) {
-        let (fault_kind, address, status) = match kind {
+        let (mut fault_kind, address, status) = match kind {
             TrapKind::DataAbort => (
                 abi::FaultKind::DataAbort,
                 cp15::Dfar::read(),
@@ -227,15 +251,29 @@ impl Kernel {
             _ => frame.pc,
         };
         let id = self.task(cur).id;
-        warn!(
-            "task {} (id {}) faulted: {:?} at {:#010x}, pc {:#010x}, status {:#x}",
-            self.task(cur).name,
-            id.0,
-            fault_kind,
-            address,
-            pc,
-            status
-        );
+        let stack = self.task(cur).stack;
+        let overflow =
+            fault_kind == abi::FaultKind::DataAbort && stack.is_overflow(address, frame.sp_usr);
+        if overflow {
+            fault_kind = abi::FaultKind::StackOverflow;
+            warn!(
+                "stack overflow in task {} (fault at {:#010x}, stack {:#010x}-{:#010x})",
+                self.task(cur).name,
+                address,
+                stack.bottom,
+                stack.top
+            );
+        } else {
+            warn!(
+                "task {} (id {}) faulted: {:?} at {:#010x}, pc {:#010x}, status {:#x}",
+                self.task(cur).name,
+                id.0,
+                fault_kind,
+                address,
+                pc,
+                status
+            );
+        }
         let report = FaultMessage {
             task: id.0,
             kind: fault_kind as u32,
@@ -389,14 +427,13 @@ impl Kernel {
         true
     }
 
-    /// Whether task `t`'s ASID belongs to the current generation (else no
-    /// TLB entry tagged with it can exist).
-    pub fn asid_is_live(&mut self, t: usize) -> bool {
+    /// Task `t`'s ASID if TLB entries tagged with it may exist: it has one
+    /// (not 0) of the current generation (a rollover invalidated all older
+    /// ones).
+    pub fn live_asid(&mut self, t: usize) -> Option<u8> {
         let generation = self.asids.generation();
-        self.task(t)
-            .vspace
-            .as_ref()
-            .is_some_and(|v| v.asid.generation == generation)
+        let tag = self.task(t).vspace.as_ref()?.asid;
+        (tag.generation == generation && tag.asid != 0).then_some(tag.asid)
     }
 
     /// Creates a task in a free slot; returns its index.

@@ -3,7 +3,7 @@
 //! in r0, never a kernel panic.
 
 use abi::{KernelError, MapAttrs, Syscall, FLUSH_ALL, IPC_BUFFER_SIZE, MAX_FRAME_RUNS};
-use kerncore::mmu::{Access, Attributes, MemType};
+use kerncore::mmu::Attributes;
 use log::info;
 use zerocopy::FromBytes;
 
@@ -14,10 +14,14 @@ use crate::{arch::barrier, interrupts, mm, platform, time};
 
 /// Longest `log` text accepted (one IPC buffer).
 const LOG_MAX: usize = IPC_BUFFER_SIZE;
+/// End of the user half (TTBR0); `mapping_info` above it is refused.
+const USER_HALF_END: u32 = 0x8000_0000;
 /// Above this many pages `flush_tlb` invalidates the whole ASID.
 const FLUSH_PAGE_LIMIT: u32 = 64;
 
-/// Runs the call in task `cur`'s saved registers.
+/// Runs the call in task `cur`'s saved registers. The calls other than IPC
+/// are kept out of line (`inline(never)`) so their frames and spills do not
+/// weigh on the IPC path through this function.
 pub fn dispatch(k: &mut Kernel, cur: usize) {
     let (a, nr, pc) = {
         let ctx = &k.task(cur).ctx;
@@ -62,7 +66,8 @@ pub fn dispatch(k: &mut Kernel, cur: usize) {
         Syscall::IrqBind => sys_irq_bind(k, cur, a[0]),
         Syscall::IrqWait => sys_irq_wait(k, cur, a[0]),
         Syscall::IrqAck => sys_irq_ack(k, cur, a[0]),
-        Syscall::CapInfo => sys_cap_info(k, cur, a[0]),
+        Syscall::CapInfo => sys_cap_info(k, cur, a[0], a[1]),
+        Syscall::MappingInfo => sys_mapping_info(k, cur, a[0]),
         Syscall::ReadCounter => {
             let now = time::now_ticks();
             Ok([now as u32, (now >> 32) as u32, platform::PERIPH_CLOCK_HZ])
@@ -139,6 +144,7 @@ impl Kernel {
     }
 }
 
+#[inline(never)]
 fn sys_log(k: &mut Kernel, cur: usize, ptr: u32, len: u32) -> Result<[u32; 3], KernelError> {
     let len = len as usize;
     if len > LOG_MAX {
@@ -162,13 +168,20 @@ fn sys_log(k: &mut Kernel, cur: usize, ptr: u32, len: u32) -> Result<[u32; 3], K
     }
     let text = &buf[..len];
     let name = k.task(cur).name;
+    // Printed whole, however long (the console has no line buffer to
+    // overflow); a text of several lines gets the task's prefix on each.
     match core::str::from_utf8(text) {
-        Ok(s) => info!("[{name}] {}", s.trim_end()),
+        Ok(s) => {
+            for line in s.trim_end().split('\n') {
+                info!("[{name}] {}", line.trim_end_matches('\r'));
+            }
+        }
         Err(_) => info!("[{name}] {}", text.escape_ascii()),
     }
     Ok([0; 3])
 }
 
+#[inline(never)]
 fn sys_map_pages(k: &mut Kernel, cur: usize, a: [u32; 6]) -> Result<[u32; 3], KernelError> {
     let (vslot, vaddr, nruns, raw_attrs, fslot) = (a[0], a[1], a[2] as usize, a[3], a[4]);
     // Checks in the order doc/syscalls.md gives them, all before acting.
@@ -178,10 +191,12 @@ fn sys_map_pages(k: &mut Kernel, cur: usize, a: [u32; 6]) -> Result<[u32; 3], Ke
         return Err(KernelError::WrongCapabilityType);
     }
     let attrs = MapAttrs::from_raw(raw_attrs).ok_or(KernelError::AttributesNotAllowed)?;
-    match frames_cap {
-        Cap::Pool { .. } if attrs.is_device() => return Err(KernelError::AttributesNotAllowed),
-        Cap::Device { .. } if !attrs.is_device() => return Err(KernelError::AttributesNotAllowed),
-        _ => {}
+    let allowed = match frames_cap {
+        Cap::Pool { .. } => attrs.mem_type().allowed_for_ram(),
+        _ => attrs.mem_type().allowed_for_device(),
+    };
+    if !allowed {
+        return Err(KernelError::AttributesNotAllowed);
     }
     if nruns == 0 || nruns > MAX_FRAME_RUNS {
         return Err(KernelError::InvalidArgument);
@@ -211,31 +226,25 @@ fn sys_map_pages(k: &mut Kernel, cur: usize, a: [u32; 6]) -> Result<[u32; 3], Ke
     {
         return Err(KernelError::FrameNotCovered);
     }
-    let page_attrs = Attributes {
-        mem: if attrs.is_device() {
-            MemType::Device
-        } else {
-            MemType::NormalWriteBack
-        },
-        access: if attrs.is_writable() {
-            Access::UserRw
-        } else {
-            Access::UserRo
-        },
-        execute_never: true,
-        not_global: true,
-        shareable: true,
-    };
+    let live_asid = k.live_asid(target);
     let mut pool = KPOOL.lock();
     let vs = k
         .task(target)
         .vspace
         .as_mut()
         .ok_or(KernelError::PeerGone)?;
-    vs.map_pages(&mut pool, vaddr, total, page_attrs, runs)?;
+    vs.map_pages(
+        &mut pool,
+        vaddr,
+        total,
+        Attributes::user_window(attrs),
+        runs,
+        live_asid,
+    )?;
     Ok([total, 0, 0])
 }
 
+#[inline(never)]
 fn sys_unmap_pages(
     k: &mut Kernel,
     cur: usize,
@@ -253,6 +262,7 @@ fn sys_unmap_pages(
     Ok([vs.unmap_pages(vaddr, count), 0, 0])
 }
 
+#[inline(never)]
 fn sys_flush_tlb(
     k: &mut Kernel,
     cur: usize,
@@ -264,14 +274,24 @@ fn sys_flush_tlb(
     if count != FLUSH_ALL {
         k.window_range(vaddr, count)?;
     }
-    let generation_ok = k.asid_is_live(target);
-    let Some(asid) = k.task(target).vspace.as_ref().map(|v| v.asid.asid) else {
-        return Err(KernelError::PeerGone);
-    };
-    if !generation_ok || asid == 0 {
+    let live_asid = k.live_asid(target);
+    let vs = k
+        .task(target)
+        .vspace
+        .as_mut()
+        .ok_or(KernelError::PeerGone)?;
+    // Tables the unmaps emptied are freed now: unhooked, the ASID
+    // invalidated (which covers the requested range too), then freed.
+    if vs.has_empty_tables() {
+        let (_, invalidated) = vs.reclaim_empty(&mut KPOOL.lock(), live_asid);
+        if invalidated {
+            return Ok([0; 3]);
+        }
+    }
+    let Some(asid) = live_asid else {
         // Never ran with a live ASID: no TLB entry can exist.
         return Ok([0; 3]);
-    }
+    };
     if count == FLUSH_ALL || count > FLUSH_PAGE_LIMIT {
         barrier::tlb_invalidate_asid(asid);
     } else {
@@ -287,6 +307,7 @@ fn irq_of(k: &mut Kernel, cur: usize, slot: u32) -> Result<u32, KernelError> {
     }
 }
 
+#[inline(never)]
 fn sys_irq_bind(k: &mut Kernel, cur: usize, slot: u32) -> Result<[u32; 3], KernelError> {
     let irq = irq_of(k, cur, slot)?;
     let owner = k
@@ -302,6 +323,7 @@ fn sys_irq_bind(k: &mut Kernel, cur: usize, slot: u32) -> Result<[u32; 3], Kerne
     Ok([0; 3])
 }
 
+#[inline(never)]
 fn sys_irq_wait(k: &mut Kernel, cur: usize, slot: u32) -> Result<[u32; 3], KernelError> {
     let irq = irq_of(k, cur, slot)?;
     if k.task(cur).irq != Some(irq) {
@@ -318,6 +340,7 @@ fn sys_irq_wait(k: &mut Kernel, cur: usize, slot: u32) -> Result<[u32; 3], Kerne
     Ok([0; 3])
 }
 
+#[inline(never)]
 fn sys_irq_ack(k: &mut Kernel, cur: usize, slot: u32) -> Result<[u32; 3], KernelError> {
     let irq = irq_of(k, cur, slot)?;
     if k.task(cur).irq != Some(irq) {
@@ -327,14 +350,38 @@ fn sys_irq_ack(k: &mut Kernel, cur: usize, slot: u32) -> Result<[u32; 3], Kernel
     Ok([0; 3])
 }
 
-fn sys_cap_info(k: &mut Kernel, cur: usize, slot: u32) -> Result<[u32; 3], KernelError> {
-    Ok(match k.cap(cur, slot)? {
+#[inline(never)]
+fn sys_cap_info(k: &mut Kernel, cur: usize, slot: u32, part: u32) -> Result<[u32; 3], KernelError> {
+    let cap = k.cap(cur, slot)?;
+    match (part, cap) {
+        (abi::CAP_INFO_BASIC, _) => {}
+        (
+            abi::CAP_INFO_LIMITS,
+            Cap::VSpace {
+                window_pages,
+                flags,
+                ..
+            },
+        ) => return Ok([abi::CapType::VSpace as u32, window_pages, flags.bits()]),
+        _ => return Err(KernelError::InvalidArgument),
+    }
+    Ok(match cap {
         Cap::Endpoint { badge, rights, .. } => {
             [abi::CapType::Endpoint as u32, badge.0, rights.bits() as u32]
         }
         Cap::Pool { base, count } => [abi::CapType::Pool as u32, base.0, count],
         Cap::Device { base, count } => [abi::CapType::Device as u32, base.0, count],
-        Cap::VSpace { task, quota } => [abi::CapType::VSpace as u32, task as u32 + 1, quota],
+        Cap::VSpace { task, quota, .. } => [abi::CapType::VSpace as u32, task as u32 + 1, quota],
         Cap::Irq { irq } => [abi::CapType::Irq as u32, irq, 0],
     })
+}
+
+#[inline(never)]
+fn sys_mapping_info(k: &mut Kernel, cur: usize, vaddr: u32) -> Result<[u32; 3], KernelError> {
+    if vaddr >= USER_HALF_END {
+        return Err(KernelError::OutOfWindow);
+    }
+    let vs = k.task(cur).vspace.as_ref().ok_or(KernelError::NotMapped)?;
+    let m = vs.describe(vaddr).ok_or(KernelError::NotMapped)?;
+    Ok([m.attrs.raw(), m.page.0, m.raw])
 }

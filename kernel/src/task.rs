@@ -2,6 +2,8 @@
 
 use abi::{Badge, EndpointRights, FaultMessage, MessageTag, Pfn, PhysAddr, TaskId};
 
+use kerncore::stack::UserStack;
+
 use crate::arch::trap::TrapFrame;
 use crate::vspace::VSpace;
 
@@ -46,6 +48,11 @@ pub enum Cap {
         /// A number the kernel carries for the holder, like a badge: the
         /// memory server reads it as the client's page quota.
         quota: u32,
+        /// Carried like `quota`: the client's window quota in pages
+        /// (`cap_info` part 1).
+        window_pages: u32,
+        /// Carried like `quota`: what else the client may do.
+        flags: abi::ClientFlags,
     },
     /// Handle one interrupt.
     Irq {
@@ -124,6 +131,10 @@ pub struct Task {
     pub irq_pending: bool,
     /// Ending this task ends the run (the test controller).
     pub root: bool,
+    /// Its stack (a fault in the guard page below is a stack overflow).
+    pub stack: UserStack,
+    /// It fails on purpose (a test): its failure does not fail the run.
+    pub expect_failure: bool,
 }
 
 /// A FIFO of task indices (each task is in at most one endpoint queue, so

@@ -22,7 +22,7 @@ use ipc::{
     VmapRequest, VunmapRequest, MAX_MESSAGE_SIZE, OPCODE_ERROR,
 };
 pub use ipc::{
-    AreaRecord, ErrorCode, InfoOk, IoMemType, PageRun, PhysAddr, StatsOk, VirtAddr, VmallocFlags,
+    AreaRecord, ErrorCode, InfoOk, MemType, PageRun, PhysAddr, StatsOk, VirtAddr, VmallocFlags,
     VmapFlags, VmapSource,
 };
 
@@ -224,12 +224,15 @@ impl<T: Transport> MemClient<T> {
         Ok(ok.size)
     }
 
-    /// Maps `size` bytes of device memory at `phys`.
+    /// Maps `size` bytes of device memory at `phys` as `mem_type`:
+    /// [`MemType::Device`] (registers, Linux `ioremap`) or
+    /// [`MemType::NormalUncached`] (Linux `ioremap_wc`); a device is never
+    /// mapped cacheable (`PermissionDenied`).
     pub fn ioremap(
         &self,
         phys: PhysAddr,
         size: u32,
-        mem_type: IoMemType,
+        mem_type: MemType,
     ) -> Result<IoMapping<'_, T>, ClientError> {
         let ok = self.call(&IoremapRequest {
             phys,

@@ -95,13 +95,13 @@ fn ioremap_dma_vmap_and_translation() {
     let client = MemClient::new(Loopback::new(&mut server, 3));
     // UART0 register block, unaligned start: the offset is kept.
     let uart = client
-        .ioremap(PhysAddr(0x1000_9004), 0x1000, IoMemType::Device)
+        .ioremap(PhysAddr(0x1000_9004), 0x1000, MemType::Device)
         .unwrap();
     assert_eq!(uart.addr().page_offset(), 4);
     assert_eq!(client.virt_to_phys(uart.addr()), Ok(PhysAddr(0x1000_9004)));
     assert_eq!(
         client
-            .ioremap(PhysAddr(0x6000_0000), 4096, IoMemType::Device)
+            .ioremap(PhysAddr(0x6000_0000), 4096, MemType::Device)
             .unwrap_err(),
         ClientError::Server(ErrorCode::PermissionDenied)
     );

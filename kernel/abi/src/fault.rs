@@ -29,6 +29,11 @@ pub enum FaultKind {
     /// The task called `exit`: `exit_code` holds its r0; the other fields
     /// describing a fault are 0 (`pc` is where it called `exit`).
     Exit = 4,
+    /// Stack overflow: a data abort in the task's stack guard page (the
+    /// unmapped page below its stack), or between the stack and a stack
+    /// pointer a large frame moved below it. `address` = DFAR, `status` =
+    /// DFSR, as for [`FaultKind::DataAbort`].
+    StackOverflow = 5,
 }
 
 impl FaultKind {
@@ -39,6 +44,7 @@ impl FaultKind {
             2 => FaultKind::PrefetchAbort,
             3 => FaultKind::UndefinedInstruction,
             4 => FaultKind::Exit,
+            5 => FaultKind::StackOverflow,
             _ => return None,
         })
     }
@@ -110,9 +116,9 @@ mod tests {
         assert_eq!(FaultMessage::read_from(bytes), Some(msg));
         assert_eq!(FaultMessage::read_from(&bytes[..23]), None);
         assert_eq!(msg.fault_kind(), Some(FaultKind::DataAbort));
-        for k in 1..=4 {
+        for k in 1..=5 {
             assert_eq!(FaultKind::from_u32(k).map(|k| k as u32), Some(k));
         }
-        assert_eq!(FaultKind::from_u32(5), None);
+        assert_eq!(FaultKind::from_u32(6), None);
     }
 }

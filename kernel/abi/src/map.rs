@@ -165,7 +165,10 @@ mod tests {
         assert!(!MapAttrs::DEVICE_RO.is_writable() && MapAttrs::DEVICE_RO.is_device());
         assert_eq!(MapAttrs::NORMAL_RO.raw(), 0);
         assert_eq!(MapAttrs::DEVICE, 2, "ABI v1's Device bit");
-        assert_eq!(MapAttrs::UNCACHED_RW.read_only().mem_type(), MemType::NormalUncached);
+        assert_eq!(
+            MapAttrs::UNCACHED_RW.read_only().mem_type(),
+            MemType::NormalUncached
+        );
     }
 
     #[test]

@@ -135,9 +135,90 @@ impl fmt::Display for DataFaultStatus {
     }
 }
 
+/// How a task ended, as the kernel's failure line says it: "exit code 3",
+/// "data abort at 0x48000000 (pc 0x00010234, status 0x5)", ...
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskEnd(pub abi::FaultMessage);
+
+impl TaskEnd {
+    /// Whether the task failed: it faulted (any kind, including kinds this
+    /// kernel does not know) or exited with a non-zero code.
+    pub const fn is_failure(&self) -> bool {
+        match self.0.fault_kind() {
+            Some(abi::FaultKind::Exit) => self.0.exit_code != 0,
+            _ => true,
+        }
+    }
+}
+
+impl fmt::Display for TaskEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = &self.0;
+        let what = match m.fault_kind() {
+            Some(abi::FaultKind::Exit) => {
+                return write!(f, "exit code {}", m.exit_code as i32);
+            }
+            Some(abi::FaultKind::UndefinedInstruction) => {
+                return write!(f, "undefined instruction at {:#010x}", m.pc);
+            }
+            Some(abi::FaultKind::DataAbort) => "data abort",
+            Some(abi::FaultKind::PrefetchAbort) => "prefetch abort",
+            Some(abi::FaultKind::StackOverflow) => "stack overflow",
+            None => return write!(f, "unknown end (kind {})", m.kind),
+        };
+        write!(
+            f,
+            "{what} at {:#010x} (pc {:#010x}, status {:#x})",
+            m.address, m.pc, m.status
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    extern crate std;
+    use std::format;
+
+    fn end(kind: abi::FaultKind, address: u32, exit_code: u32) -> TaskEnd {
+        TaskEnd(abi::FaultMessage {
+            task: 2,
+            kind: kind as u32,
+            address,
+            pc: 0x1_0234,
+            status: 0x5,
+            exit_code,
+        })
+    }
+
+    #[test]
+    fn task_end_lines() {
+        let exit0 = end(abi::FaultKind::Exit, 0, 0);
+        assert!(!exit0.is_failure());
+        let exit3 = end(abi::FaultKind::Exit, 0, 3);
+        assert!(exit3.is_failure());
+        assert_eq!(format!("{exit3}"), "exit code 3");
+        assert_eq!(
+            format!("{}", end(abi::FaultKind::Exit, 0, u32::MAX)),
+            "exit code -1"
+        );
+        let abort = end(abi::FaultKind::DataAbort, 0x4800_0000, 0);
+        assert!(abort.is_failure());
+        assert_eq!(
+            format!("{abort}"),
+            "data abort at 0x48000000 (pc 0x00010234, status 0x5)"
+        );
+        let so = end(abi::FaultKind::StackOverflow, 0x3fee_effc, 0);
+        assert!(so.is_failure());
+        assert!(format!("{so}").starts_with("stack overflow at 0x3feeeffc"));
+        let undef = end(abi::FaultKind::UndefinedInstruction, 0, 0);
+        assert_eq!(format!("{undef}"), "undefined instruction at 0x00010234");
+        let mut unknown = exit0;
+        unknown.0.kind = 99;
+        assert!(unknown.is_failure(), "an unknown kind is a failure");
+        assert_eq!(format!("{unknown}"), "unknown end (kind 99)");
+    }
 
     #[test]
     fn decodes_common_codes() {

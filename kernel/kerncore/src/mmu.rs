@@ -153,6 +153,45 @@ impl Attributes {
         shareable: true,
     };
 
+    /// A vmalloc-window page mapped with `attrs` (the `map_pages` ABI):
+    /// user-accessible, not-global, shareable, execute-never; the memory
+    /// type from `attrs` (Normal uncached is TEX=001 C=0 B=0).
+    pub const fn user_window(attrs: abi::MapAttrs) -> Self {
+        Self {
+            mem: match attrs.mem_type() {
+                abi::MemType::NormalCached => MemType::NormalWriteBack,
+                abi::MemType::NormalUncached => MemType::NormalUncached,
+                abi::MemType::Device => MemType::Device,
+            },
+            access: if attrs.is_writable() {
+                Access::UserRw
+            } else {
+                Access::UserRo
+            },
+            execute_never: true,
+            not_global: true,
+            shareable: true,
+        }
+    }
+
+    /// The ABI attributes of a mapping a task can reach (`mapping_info`):
+    /// memory type and writability. `None` for one the task cannot access
+    /// or whose type the ABI cannot name (strongly-ordered): the kernel
+    /// never gives a task either.
+    pub const fn user_map_attrs(self) -> Option<abi::MapAttrs> {
+        let mem = match self.mem {
+            MemType::NormalWriteBack => abi::MemType::NormalCached,
+            MemType::NormalUncached => abi::MemType::NormalUncached,
+            MemType::Device => abi::MemType::Device,
+            MemType::StronglyOrdered => return None,
+        };
+        match self.access {
+            Access::UserRw => Some(abi::MapAttrs::new(mem, true)),
+            Access::UserRo => Some(abi::MapAttrs::new(mem, false)),
+            Access::KernelRw | Access::KernelRo => None,
+        }
+    }
+
     /// The effective execute-never bit: device memory is never executable.
     const fn xn(self) -> u32 {
         (self.execute_never || !self.mem.is_normal()) as u32
@@ -379,6 +418,50 @@ const fn decode_attrs(
     }
 }
 
+/// What a user mapping is, decoded from the descriptor that maps `va`
+/// (`mapping_info`): attributes, physical address of the 4 KiB page and
+/// the raw descriptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserMapping {
+    /// Memory type and writability.
+    pub attrs: abi::MapAttrs,
+    /// Physical address of the page holding `va`.
+    pub page: PhysAddr,
+    /// The descriptor (L2 small page, or L1 section).
+    pub raw: u32,
+}
+
+/// Decodes the L1 `section` entry for `va` (its `kind` must be a section).
+pub const fn describe_section(entry: L1Entry, va: u32) -> Option<UserMapping> {
+    match entry.kind() {
+        L1Kind::Section { base, attrs } => match attrs.user_map_attrs() {
+            Some(a) => Some(UserMapping {
+                attrs: a,
+                page: PhysAddr(base.0 | (va & (SECTION_SIZE - 1) & !0xfff)),
+                raw: entry.0,
+            }),
+            None => None,
+        },
+        _ => None,
+    }
+}
+
+/// Decodes an L2 entry as a user page; `None` if it maps nothing a task
+/// can access.
+pub const fn describe_page(entry: L2Entry) -> Option<UserMapping> {
+    match entry.kind() {
+        L2Kind::SmallPage { base, attrs } => match attrs.user_map_attrs() {
+            Some(a) => Some(UserMapping {
+                attrs: a,
+                page: base,
+                raw: entry.0,
+            }),
+            None => None,
+        },
+        _ => None,
+    }
+}
+
 /// The L1 index (1 MiB granule) of a virtual address.
 pub const fn l1_index(va: u32) -> usize {
     (va >> 20) as usize
@@ -533,6 +616,59 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Every ABI attribute value maps to the descriptor bits doc/syscalls.md
+    /// gives and decodes back to itself through the installed descriptor.
+    #[test]
+    fn window_attributes_round_trip_through_descriptors() {
+        for raw in 0..8u32 {
+            let Some(a) = abi::MapAttrs::from_raw(raw) else {
+                assert_eq!(raw >> 1, 3, "only memory type 3 is refused");
+                continue;
+            };
+            let attrs = Attributes::user_window(a);
+            let e = L2Entry::small_page(PhysAddr(0x6543_2000), attrs).unwrap();
+            let (tex, c, b) = ((e.0 >> 6) & 7, (e.0 >> 3) & 1, (e.0 >> 2) & 1);
+            let want = match a.mem_type() {
+                abi::MemType::NormalCached => (0b001, 1, 1),
+                abi::MemType::NormalUncached => (0b001, 0, 0),
+                abi::MemType::Device => (0b000, 0, 1),
+            };
+            assert_eq!((tex, c, b), want, "{a:?}");
+            assert_eq!(e.0 & 1, 1, "execute-never");
+            assert_ne!(e.0 & (1 << 11), 0, "not-global");
+            assert_eq!((e.0 >> 4) & 3, 0b11, "user-accessible");
+            assert_eq!((e.0 >> 9) & 1, !a.is_writable() as u32, "AP2 = read-only");
+            let m = describe_page(e).unwrap();
+            assert_eq!(m.attrs, a);
+            assert_eq!(m.page, PhysAddr(0x6543_2000));
+            assert_eq!(m.raw, e.0);
+        }
+    }
+
+    #[test]
+    fn describe_refuses_what_a_task_cannot_reach() {
+        assert_eq!(describe_page(L2Entry::FAULT), None);
+        assert_eq!(describe_page(L2Entry(0x1234_0001)), None, "large page");
+        let k = L2Entry::small_page(PhysAddr(0x6000_0000), Attributes::KERNEL_DATA).unwrap();
+        assert_eq!(describe_page(k), None, "kernel-only");
+        let mut so = Attributes::user_window(abi::MapAttrs::DEVICE_RW);
+        so.mem = MemType::StronglyOrdered;
+        let e = L2Entry::small_page(PhysAddr(0x1000_0000), so).unwrap();
+        assert_eq!(describe_page(e), None, "strongly-ordered has no ABI name");
+    }
+
+    #[test]
+    fn describe_section_gives_the_page_inside() {
+        let mut a = Attributes::user_window(abi::MapAttrs::NORMAL_RW);
+        a.execute_never = true;
+        let s = L1Entry::section(PhysAddr(0x6100_0000), a).unwrap();
+        let m = describe_section(s, 0x5003_4567).unwrap();
+        assert_eq!(m.page, PhysAddr(0x6103_4000));
+        assert_eq!(m.attrs, abi::MapAttrs::NORMAL_RW);
+        assert_eq!(m.raw, s.0);
+        assert_eq!(describe_section(L1Entry::FAULT, 0), None);
     }
 
     #[test]

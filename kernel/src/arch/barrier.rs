@@ -62,6 +62,20 @@ pub fn tlb_invalidate_pages(va: u32, count: u32, asid: u8) {
     isb();
 }
 
+/// Drops every cached translation of the page at `va` whatever its ASID,
+/// including intermediate table-walk entries for it (TLBIMVAA, a
+/// multiprocessing-extensions operation the Cortex-A9 has). Used when an L2
+/// table is freed: a walk cache need not tag the L1 entry that pointed at
+/// it with an ASID. The caller issues the barriers (`dsb` before, and
+/// `tlb_invalidate_asid` or `dsb` + `isb` after).
+pub fn tlb_invalidate_mva_all_asids(va: u32) {
+    // SAFETY: invalidation only drops cached translations; the address is
+    // a user (TTBR0) address, so the kernel half is unaffected.
+    unsafe {
+        asm!("mcr p15, 0, {0}, c8, c7, 3", in(reg) va & !0xfff, options(nostack, preserves_flags))
+    };
+}
+
 /// Waits for an interrupt.
 #[inline(always)]
 pub fn wfi() {

@@ -8,7 +8,9 @@
 //! the size; reject 0 and sizes above the pool's total ([`MemError::InvalidSize`]);
 //! reserve a range (lowest fit + guard page) in the vmap tree; bulk-allocate
 //! the frames (the buddy pool prefers high orders, so the record stores
-//! blocks, not pages); zero them if asked ([`VmFlags::VM_ZEROED`]); install
+//! blocks, not pages); zero them, always — with or without
+//! [`VmFlags::VM_ZEROED`], a frame never reaches a client holding another
+//! owner's data ([`Mapper::zero_frames`]); install
 //! the PTEs in the owner's space through [`Mapper::map`], one call per
 //! physically contiguous run; and record the `vm_struct` in the area's
 //! busy-tree node. Any failure at any step undoes every earlier step — the
@@ -61,7 +63,9 @@ mod area;
 pub use area::{InfoLine, OwnerId, PackedBlock, VmFlags, VmStruct};
 pub use vmap::{VaRange, VmapConfig, VmapStats};
 
-use abi::{Pfn, PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
+pub use abi::{MapAttrs, MemType};
+
+use abi::{KernelError, Pfn, PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use alloc::vec::Vec;
 use area::{mapped_size, FrameList};
 use buddy::{Block, BuddyError, BuddyPool};
@@ -83,32 +87,19 @@ const _: () = assert!(Vmap::<VmStruct>::area_node_size() == AREA_NODE_SIZE_32);
 const _: () =
     assert!(Vmap::<VmStruct>::area_node_size() == Vmap::<VmStruct>::busy_entry_size() + 8);
 
-/// Memory type of a mapping (ARMv7 short-descriptor TEX/C/B classes).
+/// The kernel refused a page-table or memory operation: its error number
+/// ([`KernelError::number`]), or 0 for a failure of the server's own (a
+/// frame outside its linear map, say).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum MemType {
-    /// Normal write-back cacheable memory (vmalloc).
-    Normal = 0,
-    /// Normal non-cacheable memory (DMA-coherent buffers).
-    NormalUncached = 1,
-    /// Device memory (ioremap).
-    Device = 2,
-    /// Strongly-ordered memory (ioremap of registers that need it).
-    StronglyOrdered = 3,
-}
-
-/// Attributes of the PTEs one [`Mapper::map`] call installs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct MapAttrs {
-    /// Memory type.
-    pub mem_type: MemType,
-    /// Writable by the owner.
-    pub writable: bool,
-}
-
-/// The kernel refused a page-table or memory operation (its error code).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MapError(pub u32);
+
+impl MapError {
+    /// The kernel's error ([`KernelError::Unrecognized`] for 0 or an
+    /// unknown number).
+    pub const fn kernel_error(self) -> KernelError {
+        KernelError::from_number(self.0)
+    }
+}
 
 /// The hardware side: page-table edits in clients' spaces, TLB maintenance
 /// and frame zeroing. The memory server implements it with the kernel's
@@ -116,8 +107,10 @@ pub struct MapError(pub u32);
 /// the pool; tests use a fake.
 pub trait Mapper {
     /// Installs `count` PTEs at `va` in `owner`'s space for the frames
-    /// `pfn .. pfn + count`. Must act all-or-nothing (the kernel validates
-    /// every argument before it writes anything).
+    /// `pfn .. pfn + count`, with `attrs` (the kernel's own attribute
+    /// type: memory type and writability). Must act all-or-nothing (the
+    /// kernel validates every argument before it writes anything); the
+    /// error carries the kernel's number.
     fn map(
         &mut self,
         owner: OwnerId,
@@ -132,7 +125,10 @@ pub trait Mapper {
     /// Invalidates the TLB entries of these ranges in every address space
     /// (all ASIDs): one batch per purge.
     fn flush_tlb(&mut self, ranges: &[VaRange]);
-    /// Fills `count` frames from `pfn` with zeroes.
+    /// Fills `count` frames from `pfn` with zeroes. Called for every
+    /// frame before it first reaches a client (vmalloc with or without
+    /// [`VmFlags::VM_ZEROED`], DMA buffers): frames never carry data from
+    /// one owner to the next, so this is on the allocation hot path.
     fn zero_frames(&mut self, pfn: Pfn, count: u32) -> Result<(), MapError>;
 }
 
@@ -224,16 +220,32 @@ pub enum MemError {
     /// The request names memory the caller may not map this way (pool RAM
     /// as a device, free frames for vmap, the wrong free call for an area).
     PermissionDenied = 8,
-    /// The kernel refused to map or the frames could not be zeroed.
-    MapFailed = 9,
+    /// The kernel refused to map, or the frames could not be zeroed: the
+    /// refusal, with the kernel's error number (the server turns the
+    /// kernel's resource and permission refusals into typed errors).
+    MapFailed(MapError) = 9,
     /// A physical range that wraps or leaves the 32-bit space.
     InvalidRange = 10,
+    /// A vmap names the same frame more than once.
+    DuplicateFrame = 11,
 }
 
 impl MemError {
     /// The wire number.
     pub const fn code(self) -> u32 {
-        self as u32
+        match self {
+            MemError::InvalidSize => 1,
+            MemError::BadAlignment => 2,
+            MemError::NoVirtualSpace => 3,
+            MemError::OutOfMemory => 4,
+            MemError::NotFound => 5,
+            MemError::NotOwner => 6,
+            MemError::UnalignedAddress => 7,
+            MemError::PermissionDenied => 8,
+            MemError::MapFailed(_) => 9,
+            MemError::InvalidRange => 10,
+            MemError::DuplicateFrame => 11,
+        }
     }
 }
 
@@ -653,24 +665,22 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
             self.unreserve(va);
             return Err(MemError::OutOfMemory);
         }
-        if flags.contains(VmFlags::VM_ZEROED) {
-            for b in &blocks {
-                if self.mapper.zero_frames(b.pfn, b.pages()).is_err() {
-                    self.scratch = blocks;
-                    self.teardown(va, owner, 0);
-                    return Err(MemError::MapFailed);
-                }
+        // Every frame is zeroed before it reaches the client, asked or
+        // not: a frame's previous owner may have been another client (or
+        // the server), and nothing it left may cross over. VM_ZEROED thus
+        // costs nothing extra; it keeps its meaning (all zero).
+        for b in &blocks {
+            if let Err(e) = self.mapper.zero_frames(b.pfn, b.pages()) {
+                self.scratch = blocks;
+                self.teardown(va, owner, 0);
+                return Err(MemError::MapFailed(e));
             }
         }
-        let attrs = MapAttrs {
-            mem_type: MemType::Normal,
-            writable: true,
-        };
-        let mapped = self.map_runs(&blocks, va, owner, attrs);
+        let mapped = self.map_runs(&blocks, va, owner, MapAttrs::NORMAL_RW);
         self.scratch = blocks;
-        if let Err(mapped) = mapped {
+        if let Err((mapped, e)) = mapped {
             self.teardown(va, owner, mapped);
-            return Err(MemError::MapFailed);
+            return Err(MemError::MapFailed(e));
         }
         Ok(VmArea {
             addr: va,
@@ -679,20 +689,20 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
     }
 
     /// Maps `blocks` at `va`, one call per contiguous run; on failure
-    /// returns how many pages were mapped before it.
+    /// returns how many pages were mapped before it and the refusal.
     fn map_runs(
         &mut self,
         blocks: &[Block],
         va: VirtAddr,
         owner: OwnerId,
         attrs: MapAttrs,
-    ) -> Result<(), u32> {
+    ) -> Result<(), (u32, MapError)> {
         let mut mapped = 0u32;
         for (pfn, count) in runs(blocks) {
             let at = VirtAddr(va.0 + (mapped << PAGE_SHIFT));
             self.mapper
                 .map(owner, at, pfn, count, attrs)
-                .map_err(|_| mapped)?;
+                .map_err(|e| (mapped, e))?;
             mapped += count;
         }
         Ok(())
@@ -777,7 +787,10 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
     /// `ioremap(phys, size)`: maps a device range (never pool RAM:
     /// [`MemError::PermissionDenied`]) with `mem_type`, aligned to
     /// [`vmap::ioremap_align`]. The returned address keeps `phys`'s offset
-    /// in its page, as Linux's does.
+    /// in its page, as Linux's does. `mem_type` must be one a device
+    /// allows ([`MemType::allowed_for_device`]: Device, or Normal uncached
+    /// as Linux's `ioremap_wc`); Normal cacheable is
+    /// [`MemError::PermissionDenied`].
     pub fn ioremap(
         &mut self,
         phys: PhysAddr,
@@ -788,6 +801,9 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
     ) -> Result<VmArea, MemError> {
         if size == 0 {
             return Err(MemError::InvalidSize);
+        }
+        if !mem_type.allowed_for_device() {
+            return Err(MemError::PermissionDenied);
         }
         let last = phys.0.checked_add(size - 1).ok_or(MemError::InvalidRange)?;
         let first = phys.page_align_down();
@@ -810,17 +826,10 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
             frames: FrameList::default(),
         };
         let va = self.reserve(req, vm)?;
-        let attrs = MapAttrs {
-            mem_type,
-            writable: true,
-        };
-        if self
-            .mapper
-            .map(owner, va, first.pfn(), pages, attrs)
-            .is_err()
-        {
+        let attrs = MapAttrs::new(mem_type, true);
+        if let Err(e) = self.mapper.map(owner, va, first.pfn(), pages, attrs) {
             self.unreserve(va);
-            return Err(MemError::MapFailed);
+            return Err(MemError::MapFailed(e));
         }
         Ok(VmArea {
             addr: VirtAddr(va.0 + phys.page_offset()),
@@ -834,11 +843,21 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
             .map(|_| ())
     }
 
-    /// `vmap(pages)`: maps caller-supplied frames (in order) contiguously.
-    /// The area does not own them: `vfree`/`vunmap` unmaps but never frees
-    /// them. Frames of the pool must be allocated
-    /// ([`MemError::PermissionDenied`] otherwise).
-    pub fn vmap(&mut self, pfns: &[Pfn], owner: OwnerId, caller: u32) -> Result<VmArea, MemError> {
+    /// `vmap(pages, prot)`: maps caller-supplied frames (in order)
+    /// contiguously with `attrs` (Linux passes a `pgprot`; the caller
+    /// picks read-only or read-write and the memory type of the frames'
+    /// own mapping: an alias with another cacheability is UNPREDICTABLE on
+    /// ARMv7). The area does not own them: `vfree`/`vunmap` unmaps but
+    /// never frees them. Frames of the pool must be allocated
+    /// ([`MemError::PermissionDenied`] otherwise), and each may appear
+    /// once ([`MemError::DuplicateFrame`]).
+    pub fn vmap(
+        &mut self,
+        pfns: &[Pfn],
+        attrs: MapAttrs,
+        owner: OwnerId,
+        caller: u32,
+    ) -> Result<VmArea, MemError> {
         let n = u32::try_from(pfns.len()).map_err(|_| MemError::InvalidSize)?;
         if n == 0 {
             return Err(MemError::InvalidSize);
@@ -851,6 +870,9 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
             }
             packed.push(PackedBlock::new(Block { pfn, order: 0 }).ok_or(MemError::InvalidRange)?);
         }
+        if has_duplicate(pfns) {
+            return Err(MemError::DuplicateFrame);
+        }
         let vm = VmStruct {
             owner,
             caller,
@@ -860,18 +882,14 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
             frames: FrameList::Many(packed.into_boxed_slice()),
         };
         let va = self.reserve(AllocRequest::new(bytes), vm)?;
-        let attrs = MapAttrs {
-            mem_type: MemType::Normal,
-            writable: true,
-        };
         let mut blocks = core::mem::take(&mut self.scratch);
         blocks.clear();
         blocks.extend(pfns.iter().map(|&pfn| Block { pfn, order: 0 }));
         let mapped = self.map_runs(&blocks, va, owner, attrs);
         self.scratch = blocks;
-        if let Err(mapped) = mapped {
+        if let Err((mapped, e)) = mapped {
             self.teardown(va, owner, mapped);
-            return Err(MemError::MapFailed);
+            return Err(MemError::MapFailed(e));
         }
         Ok(VmArea {
             addr: va,
@@ -917,17 +935,18 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
             vm.phys_addr = pfn.addr().0;
             vm.requested = bytes;
         }
-        if self.mapper.zero_frames(pfn, pages).is_err() {
+        if let Err(e) = self.mapper.zero_frames(pfn, pages) {
             self.teardown(va, owner, 0);
-            return Err(MemError::MapFailed);
+            return Err(MemError::MapFailed(e));
         }
-        let attrs = MapAttrs {
-            mem_type: MemType::NormalUncached,
-            writable: true,
-        };
-        if self.mapper.map(owner, va, pfn, pages, attrs).is_err() {
+        // Uncached: a device that does not snoop the cache sees what the
+        // CPU wrote without cache maintenance.
+        if let Err(e) = self
+            .mapper
+            .map(owner, va, pfn, pages, MapAttrs::UNCACHED_RW)
+        {
             self.teardown(va, owner, 0);
-            return Err(MemError::MapFailed);
+            return Err(MemError::MapFailed(e));
         }
         Ok(DmaArea {
             area: VmArea {
@@ -1148,6 +1167,17 @@ impl<A: FrameAllocator, M: Mapper> MemCore<A, M> {
         }
         Ok(())
     }
+}
+
+/// Whether a frame appears twice in `pfns` (sorted copy: a vmap is not a
+/// hot path, and its frame list is already copied once).
+fn has_duplicate(pfns: &[Pfn]) -> bool {
+    if pfns.windows(2).all(|w| w[0].0 < w[1].0) {
+        return false;
+    }
+    let mut sorted: Vec<u32> = pfns.iter().map(|p| p.0).collect();
+    sorted.sort_unstable();
+    sorted.windows(2).any(|w| w[0] == w[1])
 }
 
 /// The frame list of a `vm_struct`, allocated once at its exact size

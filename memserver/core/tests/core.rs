@@ -6,7 +6,7 @@ mod common;
 use abi::{Pfn, PhysAddr, VirtAddr, PAGE_SIZE};
 use buddy::BuddyPool;
 use common::*;
-use memcore::{MemCore, MemError, MemType, OwnerId, VmFlags, VmapConfig};
+use memcore::{MapAttrs, MapError, MemCore, MemError, MemType, OwnerId, VmFlags, VmapConfig};
 
 const P: u32 = PAGE_SIZE;
 const S: u32 = 0x4000_0000;
@@ -62,7 +62,9 @@ fn vmallocinfo_uses_linux_format() {
     c.ioremap(PhysAddr(0x1001_3000), 0x200, MemType::Device, A, 0xc0de)
         .unwrap();
     let d = c.dma_alloc(2, B, 0).unwrap();
-    let v = c.vmap(&[Pfn(0x10), Pfn(0x11)], B, 0x42).unwrap();
+    let v = c
+        .vmap(&[Pfn(0x10), Pfn(0x11)], MapAttrs::NORMAL_RW, B, 0x42)
+        .unwrap();
     c.vfree(v.addr(), B).unwrap();
     let want = format!(
         "0x40000000-0x40011000   69632 0x00001234 pages=16 vmalloc\n\
@@ -158,7 +160,8 @@ fn out_of_memory_purges_and_retries() {
     assert_eq!(c.mapper().flushes, 1);
     // Purged before the reuse: the range is the lowest again.
     assert_eq!(c.stats().vmalloc_areas, 1);
-    assert_eq!(c.mapper().zeroed, 32);
+    // Every frame handed out is zeroed: A's 64, then B's 32.
+    assert_eq!(c.mapper().zeroed, 64 + 32);
     c.vfree(b.addr(), B).unwrap();
     c.purge();
     assert!(fully_coalesced(c.frames()));
@@ -225,7 +228,7 @@ fn vmap_maps_borrowed_frames_without_freeing_them() {
     let mut c = core_with(256, 1024, 0);
     let f1 = c.frames_mut().alloc_pages(0).unwrap();
     let f2 = c.frames_mut().alloc_pages(0).unwrap();
-    let v = c.vmap(&[f2, f1], A, 0).unwrap();
+    let v = c.vmap(&[f2, f1], MapAttrs::NORMAL_RW, A, 0).unwrap();
     assert_eq!(c.mapper().lookup(A, v.addr()), Some(f2.0));
     assert_eq!(c.mapper().lookup(A, VirtAddr(v.addr().0 + P)), Some(f1.0));
     assert_eq!(
@@ -238,10 +241,13 @@ fn vmap_maps_borrowed_frames_without_freeing_them() {
     // Free pool frames cannot be vmapped.
     let free = Pfn(POOL_BASE + 200);
     assert_eq!(
-        c.vmap(&[free], A, 0).unwrap_err(),
+        c.vmap(&[free], MapAttrs::NORMAL_RW, A, 0).unwrap_err(),
         MemError::PermissionDenied
     );
-    assert_eq!(c.vmap(&[], A, 0).unwrap_err(), MemError::InvalidSize);
+    assert_eq!(
+        c.vmap(&[], MapAttrs::NORMAL_RW, A, 0).unwrap_err(),
+        MemError::InvalidSize
+    );
     c.check_invariants().unwrap();
 }
 
@@ -254,7 +260,7 @@ fn dma_is_contiguous_zeroed_and_uncached() {
     for i in 0..5 {
         let (pfn, attrs) = c.mapper().ptes[&(A.0, (d.area().addr().0 >> 12) + i)];
         assert_eq!(pfn, (d.phys().0 >> 12) + i);
-        assert_eq!(attrs.mem_type, MemType::NormalUncached);
+        assert_eq!(attrs, MapAttrs::UNCACHED_RW);
     }
     assert_eq!(
         c.virt_to_phys(VirtAddr(d.area().addr().0 + 3 * P + 1), A),
@@ -317,7 +323,8 @@ fn error_numbers_are_stable() {
     assert_eq!(MemError::NotOwner.code(), 6);
     assert_eq!(MemError::UnalignedAddress.code(), 7);
     assert_eq!(MemError::PermissionDenied.code(), 8);
-    assert_eq!(MemError::MapFailed.code(), 9);
+    assert_eq!(MemError::MapFailed(MapError(67)).code(), 9);
+    assert_eq!(MemError::DuplicateFrame.code(), 11);
     assert_eq!(MemError::InvalidRange.code(), 10);
 }
 
@@ -327,4 +334,86 @@ fn metadata_per_area_and_page() {
     let entry = MemCore::<BuddyPool, FakeMapper>::area_metadata_size();
     assert!(entry <= 56, "host entry {entry} bytes");
     assert_eq!(core::mem::size_of::<memcore::PackedBlock>(), 4);
+}
+
+/// Frames never carry data across owners: A fills its pages with a
+/// marker, frees them; after the purge B gets the same frames through a
+/// plain vmalloc (no VM_ZEROED) and reads zeroes only. A DMA buffer too.
+#[test]
+fn frames_reach_the_next_owner_zeroed() {
+    const MARKER: u32 = 0x6d61_726b;
+    let mut c = core_with(64, 1024, 1_000_000);
+    let a = c.vmalloc(64 * P, P, VmFlags::NONE, A, 0).unwrap();
+    for i in 0..64 {
+        let va = VirtAddr(a.addr().0 + i * P);
+        assert_eq!(c.mapper().read(A, va), Some(0), "plain vmalloc is zeroed");
+        assert!(c.mapper_mut().write(A, va, MARKER));
+    }
+    c.vfree(a.addr(), A).unwrap();
+    c.purge();
+    let b = c.vmalloc(48 * P, P, VmFlags::NONE, B, 0).unwrap();
+    let d = c.dma_alloc(16, B, 0).unwrap();
+    assert_eq!(c.frames().free_frames(), 0, "B holds every frame A had");
+    for i in 0..48 {
+        assert_eq!(c.mapper().read(B, VirtAddr(b.addr().0 + i * P)), Some(0));
+    }
+    for i in 0..16 {
+        let va = VirtAddr(d.area().addr().0 + i * P);
+        assert_eq!(c.mapper().read(B, va), Some(0));
+    }
+    assert!(!c.mapper().contents.values().any(|&w| w == MARKER));
+    // VM_ZEROED costs nothing more: the frames are zeroed once.
+    assert_eq!(c.mapper().zeroed, 64 + 48 + 16);
+}
+
+/// vmap maps with the attributes it is given (the server picks the
+/// source frames' memory type) and refuses a frame named twice.
+#[test]
+fn vmap_takes_attributes_and_refuses_duplicates() {
+    let mut c = core_with(256, 1024, 0);
+    let d = c.dma_alloc(2, A, 0).unwrap();
+    let f = d.phys().pfn();
+    let v = c
+        .vmap(&[f, Pfn(f.0 + 1)], MapAttrs::UNCACHED_RW.read_only(), A, 0)
+        .unwrap();
+    for i in 0..2 {
+        let (_, attrs) = c.mapper().ptes[&(A.0, (v.addr().0 >> 12) + i)];
+        assert_eq!(attrs.mem_type(), MemType::NormalUncached);
+        assert!(!attrs.is_writable());
+    }
+    let before = c.stats();
+    for pfns in [
+        vec![f, f],
+        vec![f, Pfn(f.0 + 1), f],
+        vec![Pfn(f.0 + 1), f, Pfn(f.0 + 1)],
+    ] {
+        assert_eq!(
+            c.vmap(&pfns, MapAttrs::NORMAL_RW, A, 0).unwrap_err(),
+            MemError::DuplicateFrame
+        );
+    }
+    assert_eq!(c.stats(), before, "a refused vmap changes nothing");
+    c.check_invariants().unwrap();
+}
+
+/// ioremap: Device and Normal uncached (`ioremap_wc`) are allowed for a
+/// device, Normal cacheable never.
+#[test]
+fn ioremap_memory_types() {
+    let mut c = core_with(256, 1024, 0);
+    assert_eq!(
+        c.ioremap(PhysAddr(0x1001_3000), P, MemType::NormalCached, A, 0)
+            .unwrap_err(),
+        MemError::PermissionDenied
+    );
+    assert!(c.window().is_empty());
+    for (mem, phys) in [
+        (MemType::Device, 0x1001_3000),
+        (MemType::NormalUncached, 0x1001_4000),
+    ] {
+        let io = c.ioremap(PhysAddr(phys), P, mem, A, 0).unwrap();
+        let (_, attrs) = c.mapper().ptes[&(A.0, io.addr().0 >> 12)];
+        assert_eq!(attrs, MapAttrs::new(mem, true));
+    }
+    c.check_invariants().unwrap();
 }

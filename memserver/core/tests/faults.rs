@@ -7,7 +7,7 @@ mod common;
 
 use abi::{PhysAddr, VirtAddr, PAGE_SIZE};
 use common::*;
-use memcore::{MemCore, MemError, MemType, OwnerId, VmFlags, VmapConfig};
+use memcore::{MapAttrs, MapError, MemCore, MemError, MemType, OwnerId, VmFlags, VmapConfig};
 
 const P: u32 = PAGE_SIZE;
 const S: u32 = 0x4000_0000;
@@ -54,8 +54,10 @@ fn check_no_leak(c: &Core, external: u32) {
     );
 }
 
-/// Runs the scenario; returns how many operations failed.
+/// Runs the scenario; returns how many operations failed. Every failure
+/// of the mapper must carry its kernel error number out.
 fn scenario(c: &mut Core) -> u32 {
+    let number = c.mapper().fail_with.unwrap_or(99);
     let mut failures = 0;
     let ext = [
         c.frames_mut().pool.alloc_pages(0).unwrap(),
@@ -64,7 +66,8 @@ fn scenario(c: &mut Core) -> u32 {
     let mut ok = |r: Result<(), MemError>, c: &Core| {
         match r {
             Ok(()) => {}
-            Err(MemError::MapFailed) | Err(MemError::OutOfMemory) => failures += 1,
+            Err(MemError::MapFailed(MapError(n))) if n == number => failures += 1,
+            Err(MemError::OutOfMemory) => failures += 1,
             Err(e) => panic!("unexpected {e:?}"),
         }
         check_no_leak(c, 2);
@@ -94,7 +97,7 @@ fn scenario(c: &mut Core) -> u32 {
     ok(r.map(|_| ()), c);
     let r = c.ioremap(PhysAddr(0x1001_3000), 3 * P, MemType::Device, B, 5);
     ok(r.map(|_| ()), c);
-    let r = c.vmap(&ext, A, 6);
+    let r = c.vmap(&ext, MapAttrs::NORMAL_RW, A, 6);
     ok(r.map(|_| ()), c);
     let r = c.vmalloc(100 * P, P, VmFlags::VM_ZEROED, B, 7);
     ok(r.map(|_| ()), c);
@@ -123,6 +126,33 @@ fn mapper_failure_at_every_step_leaks_nothing() {
         c.mapper_mut().fail_at = Some(k);
         assert_eq!(scenario(&mut c), 1, "step {k}");
     }
+}
+
+/// The kernel's resource and permission refusals (its page-table quota,
+/// its own memory, attributes) roll back exactly like any other failure,
+/// and the refusal's number reaches the caller.
+#[test]
+fn kernel_refusals_at_every_step_leak_nothing_and_keep_their_number() {
+    let mut baseline = fresh();
+    assert_eq!(scenario(&mut baseline), 0);
+    let steps = baseline.mapper().ops;
+    for number in [
+        abi::KernelError::AttributesNotAllowed,
+        abi::KernelError::KernelQuotaExceeded,
+        abi::KernelError::OutOfKernelMemory,
+    ] {
+        for k in 1..=steps {
+            let mut c = fresh();
+            c.mapper_mut().fail_at = Some(k);
+            c.mapper_mut().fail_with = Some(number.number());
+            assert_eq!(scenario(&mut c), 1, "step {k}, {number:?}");
+        }
+    }
+    assert_eq!(
+        MapError(67).kernel_error(),
+        abi::KernelError::KernelQuotaExceeded
+    );
+    assert_eq!(MapError(0).kernel_error(), abi::KernelError::Unrecognized);
 }
 
 #[test]

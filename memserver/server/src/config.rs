@@ -29,22 +29,34 @@ impl fmt::Display for ClientId {
 ///
 /// Pages count frames the client holds (vmalloc and DMA areas; a vmap
 /// aliases frames already counted and an ioremap maps device memory, so
-/// neither adds pages). Areas count every live area of any kind, so a
-/// client cannot exhaust the window with page-free ioremaps or vmaps.
+/// neither adds pages). Areas count every live area of any kind. Window
+/// pages count the virtual pages every live area spans, guard page
+/// included, whatever backs them: a client cannot fill the shared window
+/// with page-free ioremaps, vmaps of a few frames or no-guard areas.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Quota {
     /// Frames the client may hold.
     pub max_pages: u32,
     /// Live areas (any kind) the client may hold.
     pub max_areas: u32,
+    /// Virtual pages of the window its live areas may span (guard pages
+    /// included).
+    pub max_window_pages: u32,
 }
 
 impl Quota {
     /// No limit beyond the pool and the window themselves.
-    pub const UNLIMITED: Quota = Quota {
-        max_pages: u32::MAX,
-        max_areas: u32::MAX,
-    };
+    pub const UNLIMITED: Quota = Quota::new(u32::MAX, u32::MAX, u32::MAX);
+
+    /// A quota of `max_pages` frames, `max_areas` areas and
+    /// `max_window_pages` window pages.
+    pub const fn new(max_pages: u32, max_areas: u32, max_window_pages: u32) -> Self {
+        Self {
+            max_pages,
+            max_areas,
+            max_window_pages,
+        }
+    }
 }
 
 /// A physical range `[start, start + size)`: a description used for
@@ -94,16 +106,28 @@ pub struct ClientConfig {
     pub quota: Quota,
     /// Physical device ranges it may ioremap (its Device capabilities).
     pub devices: Vec<PhysRange>,
+    /// May see every client's areas and usage in `Info` and `Stats`
+    /// (`abi::ClientFlags::OBSERVER` in the manifest: the vmallocinfo
+    /// tool). Any other client sees only its own.
+    pub observer: bool,
 }
 
 impl ClientConfig {
-    /// A client with `quota` and no device grant.
+    /// A client with `quota`, no device grant, not an observer.
     pub fn new(client: ClientId, quota: Quota) -> Self {
         Self {
             client,
             quota,
             devices: Vec::new(),
+            observer: false,
         }
+    }
+
+    /// Grants (or not) the observer right.
+    #[must_use]
+    pub fn with_observer(mut self, observer: bool) -> Self {
+        self.observer = observer;
+        self
     }
 
     /// Adds a device grant.

@@ -25,15 +25,19 @@
 //!    `TooLarge` for sizes no empty pool or window could ever hold), then
 //!    alignment (`BadAlignment`), then who may do it (`PermissionDenied` for
 //!    an unknown badge when unknown badges are not admitted, for an ioremap
-//!    outside the client's grants or of RAM, or for freeing frames a live
-//!    vmap still aliases), then for frees the area itself, in Linux's order
+//!    outside the client's grants, of RAM or as Normal cacheable memory,
+//!    for a vmap mixing DMA and vmalloc frames, or for freeing frames a
+//!    live vmap still aliases; `DuplicateFrame` for a vmap naming a frame
+//!    twice), then for frees the area itself, in Linux's order
 //!    (`UnalignedAddress`, `NotFound`, `NotOwner`, then `WrongAreaKind`).
 //! 3. **Account**: the client's [`Quota`] is checked against its usage
 //!    *before* anything changes, so `QuotaExceeded` leaves no trace.
 //! 4. **Act** through [`memcore::MemCore`], which rolls back everything on
-//!    its own failures (`NoVirtualSpace`, `OutOfMemory`, and `Internal` for
-//!    a kernel call refused after validation: a server bug). Only on success
-//!    is the client's usage updated.
+//!    its own failures (`NoVirtualSpace`, `OutOfMemory`) and on the
+//!    kernel's refusals, whose number it carries: `AttributesNotAllowed` →
+//!    `PermissionDenied`, `KernelQuotaExceeded` → `QuotaExceeded`,
+//!    `OutOfKernelMemory` → `OutOfMemory`, anything else → `Internal` (a
+//!    server bug). Only on success is the client's usage updated.
 //! 5. **Encode** the typed [`ipc::Response`] into the reply buffer.
 //!
 //! # Accounting
@@ -42,9 +46,17 @@
 //! quota and the device grants from the boot manifest ([`ClientConfig`])
 //! and a [`Usage`]: frames held (`pages`: vmalloc and DMA frames), live
 //! `areas` of any kind, and of those the `ioremaps`, `vmaps` and DMA
-//! frames. A vmap aliases frames the client already holds and an ioremap
-//! maps device memory, so neither adds pages, but both count as areas: the
-//! area quota is what stops a client from filling the window with them.
+//! frames, and the `window_pages` its areas reserve (guard pages
+//! included). A vmap aliases frames the client already holds and an
+//! ioremap maps device memory, so neither adds pages, but both count as
+//! areas and by their window pages: the window quota is what stops a
+//! client from filling the shared window with them.
+//!
+//! # Privacy
+//!
+//! `Info` and `Stats` show a client only its own areas and usage row
+//! unless its [`ClientConfig::observer`] right is set; the pool-wide
+//! figures of `Stats` are shown to everyone.
 //!
 //! The table is derived state: every number in it is recomputable from the
 //! `vm_struct`s the core holds, and [`Server::check_invariants`] does so.
@@ -70,14 +82,15 @@
 //! frames is refused with `PermissionDenied`: otherwise the frames would go
 //! back to the pool, and to the next client, while the alias still maps
 //! them. `READ_ONLY` is honoured; `NO_GUARD` is not (memcore's `vmap` always
-//! reserves a guard page, which is the safe direction).
+//! reserves a guard page, which is the safe direction). The alias has the
+//! memory type of the frames' own mapping (DMA frames: Normal uncached;
+//! vmalloc frames: Normal cacheable), and names each frame once.
 #![no_std]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
 mod config;
-mod hw;
 mod report;
 mod server;
 

@@ -21,6 +21,9 @@ pub struct Usage {
     pub vmaps: u32,
     /// Frames held by DMA buffers (included in `pages`).
     pub dma_pages: u32,
+    /// Virtual pages of the window its live areas span, guard pages
+    /// included (the reservation of each area, alignment padding not).
+    pub window_pages: u32,
 }
 
 /// A client's entry in the client table, as [`Server::client`](crate::Server::client)

@@ -3,22 +3,22 @@
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
+use abi::{KernelError, MapAttrs, MemType};
 use abi::{Pfn, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use buddy::BuddyPool;
 use ipc::{decode_response, encode_request, HEADER_SIZE, MAX_MESSAGE_SIZE};
 use ipc::{
     encode_reply_body, encode_reply_error, peek_sequence, split_request, AreaKind, AreaRecord,
     BoundedVec, ClientUsage, DmaAllocOk, DmaAllocRequest, DmaFreeOk, DmaFreeRequest, ErrorCode,
-    InfoOk, InfoRequest, IoMemType, IoremapOk, IoremapRequest, IounmapOk, IounmapRequest, Opcode,
-    PingOk, PingRequest, Request, RequestBody, Response, StatsOk, StatsRequest, VfreeOk,
-    VfreeRequest, VirtToPhysOk, VirtToPhysRequest, VmallocFlags, VmallocOk, VmallocRequest,
-    VmapFlags, VmapOk, VmapRequest, VmapSource, VunmapOk, VunmapRequest, INFO_MAX_RECORDS,
-    NR_ORDERS, STATS_MAX_CLIENTS,
+    InfoOk, InfoRequest, IoremapOk, IoremapRequest, IounmapOk, IounmapRequest, Opcode, PingOk,
+    PingRequest, Request, RequestBody, Response, StatsOk, StatsRequest, VfreeOk, VfreeRequest,
+    VirtToPhysOk, VirtToPhysRequest, VmallocFlags, VmallocOk, VmallocRequest, VmapFlags, VmapOk,
+    VmapRequest, VmapSource, VunmapOk, VunmapRequest, INFO_MAX_RECORDS, NR_ORDERS,
+    STATS_MAX_CLIENTS,
 };
-use memcore::{FrameAllocator, Mapper, MemCore, MemError, MemType, OwnerId, VmFlags, VmStruct};
+use memcore::{FrameAllocator, Mapper, MemCore, MemError, OwnerId, VmFlags, VmStruct};
 
 use crate::config::{ClientConfig, ClientId, ConfigError, PhysRange, Quota, ServerConfig};
-use crate::hw::Hw;
 use crate::report::{ClientView, ExitSummary, FaultOutcome, OverrunReport, Usage};
 
 type Result<T> = core::result::Result<T, ErrorCode>;
@@ -31,17 +31,23 @@ struct ClientState {
     usage: Usage,
     /// Listed in the manifest: the row (quota, grants) outlives an exit.
     configured: bool,
+    /// May see every client's areas and usage (`Info`, `Stats`).
+    observer: bool,
 }
 
 impl ClientState {
-    /// Refuses an allocation that would take the client past its quota.
-    /// Checked before anything changes, so a refusal changes nothing.
-    fn check_quota(&self, pages: u32, areas: u32) -> Result<()> {
-        let pages_ok =
-            u64::from(self.usage.pages) + u64::from(pages) <= u64::from(self.quota.max_pages);
-        let areas_ok =
-            u64::from(self.usage.areas) + u64::from(areas) <= u64::from(self.quota.max_areas);
-        if pages_ok && areas_ok {
+    /// Refuses a new area of `pages` frames spanning `window_pages` pages
+    /// of the window (guard included) that would take the client past its
+    /// quota. Checked before anything changes, so a refusal changes
+    /// nothing. O(1): arithmetic on the row.
+    fn check_quota(&self, pages: u32, window_pages: u32) -> Result<()> {
+        let u = &self.usage;
+        let q = &self.quota;
+        let pages_ok = u64::from(u.pages) + u64::from(pages) <= u64::from(q.max_pages);
+        let areas_ok = u64::from(u.areas) < u64::from(q.max_areas);
+        let window_ok =
+            u64::from(u.window_pages) + u64::from(window_pages) <= u64::from(q.max_window_pages);
+        if pages_ok && areas_ok && window_ok {
             Ok(())
         } else {
             Err(ErrorCode::QuotaExceeded)
@@ -88,9 +94,6 @@ impl ClientTable {
     }
     fn iter(&self) -> impl Iterator<Item = (&ClientId, &ClientState)> + '_ {
         self.rows.iter().map(|(k, v)| (k, v))
-    }
-    fn len(&self) -> usize {
-        self.rows.len()
     }
 }
 
@@ -151,6 +154,8 @@ struct AreaFacts {
     size: u32,
     /// Frames the area owns (charged to its owner).
     owned_pages: u32,
+    /// Pages of the window it reserves (guard page included).
+    window_pages: u32,
 }
 
 fn kind_of(flags: VmFlags) -> AreaKind {
@@ -193,6 +198,7 @@ fn area_facts(
         kind: kind_of(vm.flags()),
         size: mapped_size(a.va_start, a.va_end, vm.flags()),
         owned_pages: owned_pages(vm),
+        window_pages: window_pages(a.va_start, a.va_end),
     };
     if facts.kind != kind {
         return Err(ErrorCode::WrongAreaKind);
@@ -212,6 +218,12 @@ fn owned_runs(vm: &VmStruct) -> impl Iterator<Item = (u32, u32)> + '_ {
     blocks.into_iter().flatten().chain(dma)
 }
 
+/// Pages of the window an area reserves: `[start, end)` is its whole
+/// reservation, guard page included; alignment padding is not part of it.
+fn window_pages(start: VirtAddr, end: VirtAddr) -> u32 {
+    end.0.wrapping_sub(start.0) >> PAGE_SHIFT
+}
+
 fn dma_pages(vm: &VmStruct) -> u32 {
     vm.requested_size().div_ceil(PAGE_SIZE)
 }
@@ -227,10 +239,20 @@ fn owned_pages(vm: &VmStruct) -> u32 {
 }
 
 /// The wire code of a core error. `MapFailed` is the kernel refusing a
-/// call the server made after validating it: the server's fault, not the
-/// caller's, hence `Internal`.
+/// call the server made after validating it: attributes the capability
+/// does not allow are the caller's choice (`PermissionDenied`), the
+/// client's own page-table quota is its resource (`QuotaExceeded`), the
+/// kernel's memory a shared one (`OutOfMemory`); any other refusal is the
+/// server's fault, not the caller's, hence `Internal`.
 fn wire(e: MemError) -> ErrorCode {
     match e {
+        MemError::MapFailed(refusal) => match refusal.kernel_error() {
+            KernelError::AttributesNotAllowed => ErrorCode::PermissionDenied,
+            KernelError::KernelQuotaExceeded => ErrorCode::QuotaExceeded,
+            KernelError::OutOfKernelMemory => ErrorCode::OutOfMemory,
+            _ => ErrorCode::Internal,
+        },
+        MemError::DuplicateFrame => ErrorCode::DuplicateFrame,
         MemError::InvalidSize | MemError::InvalidRange => ErrorCode::InvalidSize,
         MemError::BadAlignment => ErrorCode::BadAlignment,
         MemError::NoVirtualSpace => ErrorCode::NoVirtualSpace,
@@ -239,7 +261,6 @@ fn wire(e: MemError) -> ErrorCode {
         MemError::NotOwner => ErrorCode::NotOwner,
         MemError::UnalignedAddress => ErrorCode::UnalignedAddress,
         MemError::PermissionDenied => ErrorCode::PermissionDenied,
-        MemError::MapFailed => ErrorCode::Internal,
     }
 }
 
@@ -249,7 +270,7 @@ fn wire(e: MemError) -> ErrorCode {
 /// real [`BuddyPool`], because `Stats` reports its per-order free counts,
 /// which memcore's `FrameAllocator` trait does not expose.
 pub struct Server<M: Mapper> {
-    core: MemCore<BuddyPool, Hw<M>>,
+    core: MemCore<BuddyPool, M>,
     clients: ClientTable,
     ram: Vec<PhysRange>,
     unknown_clients: Option<Quota>,
@@ -289,6 +310,7 @@ impl<M: Mapper> Server<M> {
             client,
             quota,
             devices,
+            observer,
         } in configs
         {
             for d in &devices {
@@ -308,17 +330,14 @@ impl<M: Mapper> Server<M> {
                 devices,
                 usage: Usage::default(),
                 configured: true,
+                observer,
             };
             if clients.insert(client, row).is_some() {
                 return Err(ConfigError::DuplicateClient(client));
             }
         }
         let window_bytes = window.end.0.wrapping_sub(window.start.0);
-        let hw = Hw {
-            inner: mapper,
-            read_only: false,
-        };
-        let core = MemCore::new(window, pool, hw).map_err(|_| ConfigError::InvalidWindow)?;
+        let core = MemCore::new(window, pool, mapper).map_err(|_| ConfigError::InvalidWindow)?;
         Ok(Self {
             core,
             clients,
@@ -393,8 +412,8 @@ impl<M: Mapper> Server<M> {
             }),
             Opcode::DmaFree => self.serve(seq, io, |s, r| s.op_dma_free(client, &r)),
             Opcode::VirtToPhys => self.serve(seq, io, |s, r| s.op_virt_to_phys(client, &r)),
-            Opcode::Info => self.serve(seq, io, |s, r: InfoRequest| Ok(s.info(r.cursor))),
-            Opcode::Stats => self.serve(seq, io, |s, _: StatsRequest| Ok(s.stats())),
+            Opcode::Info => self.serve(seq, io, |s, r: InfoRequest| Ok(s.info(client, r.cursor))),
+            Opcode::Stats => self.serve(seq, io, |s, _: StatsRequest| Ok(s.stats(client))),
             Opcode::Ping => self.serve(seq, io, |_, r: PingRequest| Ok(PingOk { nonce: r.nonce })),
         };
         out.unwrap_or(0)
@@ -551,12 +570,12 @@ impl<M: Mapper> Server<M> {
 
     /// The hardware side.
     pub fn mapper(&self) -> &M {
-        &self.core.mapper().inner
+        self.core.mapper()
     }
 
     /// The hardware side, mutably (tests inject failures through it).
     pub fn mapper_mut(&mut self) -> &mut M {
-        &mut self.core.mapper_mut().inner
+        self.core.mapper_mut()
     }
 
     /// The allocator core, read-only (vmallocinfo text, statistics).
@@ -583,6 +602,7 @@ impl<M: Mapper> Server<M> {
             let u = seen.entry(vm.owner().0).or_default();
             u.areas += 1;
             u.pages += owned_pages(vm);
+            u.window_pages += window_pages(a.va_start, a.va_end);
             match kind_of(vm.flags()) {
                 AreaKind::Ioremap => u.ioremaps += 1,
                 AreaKind::Vmap => u.vmaps += 1,
@@ -595,7 +615,10 @@ impl<M: Mapper> Server<M> {
             if actual != row.usage {
                 return Err("server: client usage differs from the core's areas");
             }
-            if row.usage.pages > row.quota.max_pages || row.usage.areas > row.quota.max_areas {
+            if row.usage.pages > row.quota.max_pages
+                || row.usage.areas > row.quota.max_areas
+                || row.usage.window_pages > row.quota.max_window_pages
+            {
                 return Err("server: a client is over its quota");
             }
         }
@@ -620,6 +643,7 @@ impl<M: Mapper> Server<M> {
                     devices: Vec::new(),
                     usage: Usage::default(),
                     configured: false,
+                    observer: false,
                 };
                 self.clients.rows.insert(i, (client, row));
                 i
@@ -653,7 +677,9 @@ impl<M: Mapper> Server<M> {
         }
         let guard = !r.flags.contains(VmallocFlags::NO_GUARD);
         self.check_fits_window(pages, guard)?;
-        self.admit(client)?.check_quota(pages, 1)?;
+        // The reservation: pages and guard; alignment padding stays free.
+        let span = pages + u32::from(guard);
+        self.admit(client)?.check_quota(pages, span)?;
 
         let mut flags = VmFlags::NONE;
         if r.flags.contains(VmallocFlags::ZEROED) {
@@ -669,6 +695,7 @@ impl<M: Mapper> Server<M> {
         self.charge(client, |u| {
             u.pages += pages;
             u.areas += 1;
+            u.window_pages += span;
         });
         Ok(VmallocOk {
             addr: area.addr(),
@@ -693,23 +720,26 @@ impl<M: Mapper> Server<M> {
         if is_ram || !row.devices.iter().any(|d| d.covers(start, end)) {
             return Err(ErrorCode::PermissionDenied);
         }
+        // Device registers are never mapped cacheable (speculative
+        // fetches); Device and Normal uncached (ioremap_wc) are.
+        if !r.mem_type.allowed_for_device() {
+            return Err(ErrorCode::PermissionDenied);
+        }
         let offset = u64::from(r.phys.page_offset());
         // ≤ 2^20 pages: `end` ≤ 2^32.
         let pages = (offset + u64::from(r.size)).div_ceil(u64::from(PAGE_SIZE)) as u32;
         self.check_fits_window(pages, true)?;
-        self.admit(client)?.check_quota(0, 1)?;
+        let span = pages + 1;
+        self.admit(client)?.check_quota(0, span)?;
 
-        let mem_type = match r.mem_type {
-            IoMemType::Device => MemType::Device,
-            IoMemType::Normal => MemType::Normal,
-        };
         let area = self
             .core
-            .ioremap(r.phys, r.size, mem_type, client.into(), 0)
+            .ioremap(r.phys, r.size, r.mem_type, client.into(), 0)
             .map_err(wire)?;
         self.charge(client, |u| {
             u.areas += 1;
             u.ioremaps += 1;
+            u.window_pages += span;
         });
         Ok(IoremapOk {
             addr: area.addr(),
@@ -719,7 +749,7 @@ impl<M: Mapper> Server<M> {
 
     fn vmap(&mut self, client: ClientId, r: &VmapRequest) -> Result<VmapOk> {
         self.admit(client)?;
-        let pfns = match &r.source {
+        let (pfns, mem_type) = match &r.source {
             VmapSource::Frames(runs) => self.owned_frames(client, runs)?,
             VmapSource::Dma { addr } => {
                 let (start, end) = {
@@ -728,7 +758,7 @@ impl<M: Mapper> Server<M> {
                     let first = vm.phys_addr().pfn().0;
                     (first, first.saturating_add(dma_pages(vm)))
                 };
-                (start..end).map(Pfn).collect()
+                ((start..end).map(Pfn).collect(), DMA_MEM_TYPE)
             }
         };
         // Bounded by the window check in `owned_frames` or by the DMA
@@ -737,15 +767,21 @@ impl<M: Mapper> Server<M> {
         // memcore's vmap always reserves a guard page (NO_GUARD is not
         // honoured: a guard more is safe, a guard less is not).
         self.check_fits_window(pages, true)?;
-        self.admit(client)?.check_quota(0, 1)?;
+        let span = pages + 1;
+        self.admit(client)?.check_quota(0, span)?;
 
-        self.core.mapper_mut().read_only = r.flags.contains(VmapFlags::READ_ONLY);
-        let result = self.core.vmap(&pfns, client.into(), 0);
-        self.core.mapper_mut().read_only = false;
-        let area = result.map_err(wire)?;
+        // Read-only or read-write as asked; the memory type is the one the
+        // frames are already mapped with (two mappings of one frame with
+        // different cacheability are UNPREDICTABLE on ARMv7).
+        let attrs = MapAttrs::new(mem_type, !r.flags.contains(VmapFlags::READ_ONLY));
+        let area = self
+            .core
+            .vmap(&pfns, attrs, client.into(), 0)
+            .map_err(wire)?;
         self.charge(client, |u| {
             u.areas += 1;
             u.vmaps += 1;
+            u.window_pages += span;
         });
         Ok(VmapOk {
             addr: area.addr(),
@@ -755,8 +791,13 @@ impl<M: Mapper> Server<M> {
 
     /// Expands `runs` to frames after checking that each run lies inside
     /// frames the client owns (its vmalloc and DMA areas): a client may
-    /// alias its own memory, never another client's or the kernel's.
-    fn owned_frames(&self, client: ClientId, runs: &[ipc::PageRun]) -> Result<Vec<Pfn>> {
+    /// alias its own memory, never another client's or the kernel's. Also
+    /// returns the memory type those frames are mapped with (vmalloc:
+    /// Normal cached, DMA: Normal uncached); frames of both kinds in one
+    /// request are `PermissionDenied` (one area, one memory type, as
+    /// Linux's `vmap` takes one `pgprot`), and a frame named twice is
+    /// `DuplicateFrame`.
+    fn owned_frames(&self, client: ClientId, runs: &[ipc::PageRun]) -> Result<(Vec<Pfn>, MemType)> {
         if runs.is_empty() || runs.iter().any(|r| r.count == 0) {
             return Err(ErrorCode::InvalidSize);
         }
@@ -767,25 +808,40 @@ impl<M: Mapper> Server<M> {
             return Err(ErrorCode::TooLarge);
         }
         let owner = OwnerId::from(client);
-        let mut owned: Vec<(u64, u64)> = self
+        let mut owned: Vec<(u64, u64, MemType)> = self
             .core
             .window()
             .iter()
             .filter(|a| a.private.owner() == owner)
-            .flat_map(|a| owned_runs(a.private))
-            .map(|(pfn, n)| (u64::from(pfn), u64::from(pfn) + u64::from(n)))
+            .flat_map(|a| {
+                let mem = if a.private.flags().contains(VmFlags::VM_DMA) {
+                    DMA_MEM_TYPE
+                } else {
+                    MemType::NormalCached
+                };
+                owned_runs(a.private).map(move |r| (r, mem))
+            })
+            .map(|((pfn, n), mem)| (u64::from(pfn), u64::from(pfn) + u64::from(n), mem))
             .collect();
-        owned.sort_unstable();
-        // Merge touching runs: a vmalloc area is many buddy blocks, and a
-        // run may span two physically adjacent ones.
-        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(owned.len());
-        for (s, e) in owned {
+        owned.sort_unstable_by_key(|r| r.0);
+        // Merge touching runs of one memory type: a vmalloc area is many
+        // buddy blocks, and a run may span two physically adjacent ones.
+        // `spans` merges regardless of type: a run inside it but not inside
+        // one typed interval crosses from DMA frames into vmalloc ones.
+        let mut merged: Vec<(u64, u64, MemType)> = Vec::with_capacity(owned.len());
+        let mut spans: Vec<(u64, u64)> = Vec::with_capacity(owned.len());
+        for (s, e, mem) in owned {
             match merged.last_mut() {
+                Some(last) if s <= last.1 && mem == last.2 => last.1 = last.1.max(e),
+                _ => merged.push((s, e, mem)),
+            }
+            match spans.last_mut() {
                 Some(last) if s <= last.1 => last.1 = last.1.max(e),
-                _ => merged.push((s, e)),
+                _ => spans.push((s, e)),
             }
         }
         let mut pfns = Vec::with_capacity(total as usize);
+        let mut mem_type = None;
         for run in runs {
             let (s, e) = (
                 u64::from(run.pfn.0),
@@ -795,14 +851,38 @@ impl<M: Mapper> Server<M> {
             let inside = i
                 .checked_sub(1)
                 .and_then(|i| merged.get(i))
-                .is_some_and(|iv| e <= iv.1);
-            if !inside {
-                return Err(ErrorCode::NotOwner);
+                .filter(|iv| e <= iv.1);
+            let Some(&(_, _, mem)) = inside else {
+                let j = spans.partition_point(|iv| iv.0 <= s);
+                let owned = j
+                    .checked_sub(1)
+                    .and_then(|j| spans.get(j))
+                    .is_some_and(|iv| e <= iv.1);
+                return Err(if owned {
+                    ErrorCode::PermissionDenied
+                } else {
+                    ErrorCode::NotOwner
+                });
+            };
+            if *mem_type.get_or_insert(mem) != mem {
+                return Err(ErrorCode::PermissionDenied);
             }
             // Inside an owned run, so below 2^20: no truncation.
             pfns.extend((s..e).map(|p| Pfn(p as u32)));
         }
-        Ok(pfns)
+        // Runs given in increasing, disjoint order (the common case) need
+        // no sort to prove every frame appears once.
+        let ascending = runs
+            .windows(2)
+            .all(|w| u64::from(w[0].pfn.0) + u64::from(w[0].count) <= u64::from(w[1].pfn.0));
+        if !ascending {
+            let mut sorted = pfns.clone();
+            sorted.sort_unstable();
+            if sorted.windows(2).any(|w| w[0] == w[1]) {
+                return Err(ErrorCode::DuplicateFrame);
+            }
+        }
+        Ok((pfns, mem_type.unwrap_or(MemType::NormalCached)))
     }
 
     fn dma_alloc(&mut self, client: ClientId, pages: u32) -> Result<DmaAllocOk> {
@@ -818,13 +898,15 @@ impl<M: Mapper> Server<M> {
             return Err(ErrorCode::TooLarge);
         }
         self.check_fits_window(pages, true)?;
-        self.admit(client)?.check_quota(pages, 1)?;
+        let span = pages + 1;
+        self.admit(client)?.check_quota(pages, span)?;
 
         let dma = self.core.dma_alloc(pages, client.into(), 0).map_err(wire)?;
         self.charge(client, |u| {
             u.pages += pages;
             u.dma_pages += pages;
             u.areas += 1;
+            u.window_pages += span;
         });
         Ok(DmaAllocOk {
             addr: dma.area().addr(),
@@ -875,6 +957,7 @@ impl<M: Mapper> Server<M> {
         self.charge(client, |u| {
             u.areas = u.areas.saturating_sub(1);
             u.pages = u.pages.saturating_sub(facts.owned_pages);
+            u.window_pages = u.window_pages.saturating_sub(facts.window_pages);
             match facts.kind {
                 AreaKind::Ioremap => u.ioremaps = u.ioremaps.saturating_sub(1),
                 AreaKind::Vmap => u.vmaps = u.vmaps.saturating_sub(1),
@@ -944,13 +1027,27 @@ impl<M: Mapper> Server<M> {
         }
     }
 
+    /// Whether `client` may see every client's areas and usage.
+    fn is_observer(&self, client: ClientId) -> bool {
+        self.clients.get(&client).is_some_and(|row| row.observer)
+    }
+
     /// One page of the vmallocinfo listing: areas starting at or above
-    /// `cursor`, in address order.
-    fn info(&self, cursor: u32) -> InfoOk {
+    /// `cursor`, in address order — every client's for an observer, else
+    /// only the caller's own (another client's areas, caller tags and
+    /// physical addresses are none of its business).
+    fn info(&self, client: ClientId, cursor: u32) -> InfoOk {
         let mut records = BoundedVec::<AreaRecord, INFO_MAX_RECORDS>::new();
         let mut next_cursor = None;
+        let all = self.is_observer(client);
+        let me = OwnerId::from(client);
         // The window exposes no range iterator: skip to the cursor.
-        for a in self.core.window().iter().filter(|a| a.va_start.0 >= cursor) {
+        for a in self
+            .core
+            .window()
+            .iter()
+            .filter(|a| a.va_start.0 >= cursor && (all || a.private.owner() == me))
+        {
             let vm = a.private;
             let kind = kind_of(vm.flags());
             let record = AreaRecord {
@@ -977,7 +1074,11 @@ impl<M: Mapper> Server<M> {
         }
     }
 
-    fn stats(&self) -> StatsOk {
+    /// Pool-wide figures (free blocks per order, total and free pages,
+    /// free window) for everyone, like `/proc/buddyinfo` and
+    /// `/proc/meminfo`; the per-client rows of every client for an
+    /// observer, else only the caller's own row.
+    fn stats(&self, client: ClientId) -> StatsOk {
         let pool = self.core.frames();
         let mut free_blocks = [0u32; NR_ORDERS];
         for (order, slot) in (0u8..).zip(free_blocks.iter_mut()) {
@@ -986,13 +1087,18 @@ impl<M: Mapper> Server<M> {
         let window = self.core.window().stats();
         let lazy_bytes = window.lazy_pages.saturating_mul(PAGE_SIZE);
         let mut clients = BoundedVec::<ClientUsage, STATS_MAX_CLIENTS>::new();
-        for (id, row) in self.clients.iter().take(STATS_MAX_CLIENTS) {
-            // Cannot fail: `take` keeps it within capacity.
+        let all = self.is_observer(client);
+        let mut clients_total = 0u32;
+        for (id, row) in self.clients.iter().filter(|(id, _)| all || **id == client) {
+            clients_total = clients_total.saturating_add(1);
+            // Full after STATS_MAX_CLIENTS rows: the rest is only counted.
             let _ = clients.push(ClientUsage {
                 client: id.0,
                 areas: row.usage.areas,
                 pages: row.usage.pages,
                 quota_pages: row.quota.max_pages,
+                window_pages: row.usage.window_pages,
+                quota_window_pages: row.quota.max_window_pages,
             });
         }
         StatsOk {
@@ -1001,10 +1107,14 @@ impl<M: Mapper> Server<M> {
             free_pages: pool.free_frames(),
             window_free: window.free_bytes.saturating_add(lazy_bytes),
             clients,
-            clients_total: u32::try_from(self.clients.len()).unwrap_or(u32::MAX),
+            clients_total,
         }
     }
 }
+
+/// The memory type DMA buffers are mapped with (and so every vmap of
+/// their frames).
+const DMA_MEM_TYPE: MemType = MemType::NormalUncached;
 
 /// Whether `[start, end)` (bytes) touches a frame of the pool.
 fn pool_overlaps(pool: &BuddyPool, start: u64, end: u64) -> bool {

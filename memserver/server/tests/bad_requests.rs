@@ -55,7 +55,7 @@ fn bad_frees() {
     let c = client(&server, DEV_CLIENT);
     let other = client(&server, PLAIN_CLIENT);
     let area = c.vmalloc(2 * PAGE_SIZE).unwrap();
-    let io = c.ioremap(UART.start, 0x100, IoMemType::Device).unwrap();
+    let io = c.ioremap(UART.start, 0x100, MemType::Device).unwrap();
     let dma = c.dma_alloc(1).unwrap();
     let before = snapshot(&server.borrow());
 
@@ -139,7 +139,7 @@ fn bad_ioremaps() {
     let before = snapshot(&server.borrow());
     use ErrorCode::*;
     let io =
-        |c: &Client, phys: u32, size: u32| err(c.ioremap(PhysAddr(phys), size, IoMemType::Device));
+        |c: &Client, phys: u32, size: u32| err(c.ioremap(PhysAddr(phys), size, MemType::Device));
     let pool_ram = POOL_BASE_PFN << 12;
     assert_eq!(io(&dev, pool_ram, PAGE_SIZE), PermissionDenied, "pool RAM");
     assert_eq!(
@@ -168,9 +168,9 @@ fn bad_ioremaps() {
     assert_eq!(snapshot(&server.borrow()), before);
     // The whole grant is fine, and the same device twice too.
     let a = dev
-        .ioremap(UART.start, UART.size, IoMemType::Normal)
+        .ioremap(UART.start, UART.size, MemType::NormalUncached)
         .unwrap();
-    let b = dev.ioremap(UART.start, 1, IoMemType::Device).unwrap();
+    let b = dev.ioremap(UART.start, 1, MemType::Device).unwrap();
     assert_eq!(
         server
             .borrow()
@@ -178,8 +178,8 @@ fn bad_ioremaps() {
             .pte(1, a.addr().0)
             .unwrap()
             .attrs
-            .mem_type,
-        MemType::Normal
+            .mem_type(),
+        MemType::NormalUncached
     );
     // Iounmap takes any address in the first page.
     dev.iounmap_addr(VirtAddr(b.into_raw().0 .0 + 0x10))
@@ -197,7 +197,7 @@ fn bad_vmaps() {
     let theirs = other.vmalloc(PAGE_SIZE).unwrap();
     let my_pfn = c.virt_to_phys(mine.addr()).unwrap().pfn();
     let their_pfn = other.virt_to_phys(theirs.addr()).unwrap().pfn();
-    let io = c.ioremap(UART.start, 0x100, IoMemType::Device).unwrap();
+    let io = c.ioremap(UART.start, 0x100, MemType::Device).unwrap();
     let before = snapshot(&server.borrow());
     use ErrorCode::*;
     let runs = |r: &[(u32, u32)]| {
@@ -326,10 +326,7 @@ fn unknown_badges_are_refused_unless_admitted() {
 
     // Admitted with a default quota: a row appears, and goes on exit.
     let mut cfg = config(VmapConfig::default());
-    cfg.unknown_clients = Some(Quota {
-        max_pages: 2,
-        max_areas: 8,
-    });
+    cfg.unknown_clients = Some(Quota::new(2, 8, 64));
     let window = VmapConfig::default();
     let s = Server::new(cfg, pool(64), FakeMapper::new(&window, POOL_BASE_PFN, 64)).unwrap();
     let server = Rc::new(RefCell::new(s));
@@ -494,9 +491,9 @@ fn any_request() -> impl Strategy<Value = Request> {
                 phys: PhysAddr(phys),
                 size,
                 mem_type: if d {
-                    IoMemType::Device
+                    MemType::Device
                 } else {
-                    IoMemType::Normal
+                    MemType::NormalUncached
                 },
             })
         }),

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use abi::{Pfn, PhysAddr, VirtAddr, PAGE_SIZE};
 use common::*;
 use ipc::{AreaKind, AreaRecord, BoundedVec, ErrorCode, PageRun};
-use memclient::{ClientError, IoMemType, VmallocFlags, VmapFlags, VmapSource};
+use memclient::{ClientError, MemType, VmallocFlags, VmapFlags, VmapSource};
 use memserver::*;
 
 const POOL: u32 = 4096;
@@ -36,8 +36,7 @@ fn every_request_kind_round_trips() {
         assert_eq!(s.mapper().ptes_of(1), 16);
         assert_eq!(s.mapper().zeroed_frames, 16);
         let pte = s.mapper().pte(1, 0x4000_0000).unwrap();
-        assert!(pte.attrs.writable);
-        assert_eq!(pte.attrs.mem_type, MemType::Normal);
+        assert_eq!(pte.attrs, MapAttrs::NORMAL_RW);
     }
     // Next area after the guard page.
     let small = c.vmalloc(1).unwrap();
@@ -51,7 +50,7 @@ fn every_request_kind_round_trips() {
 
     // Ioremap keeps the offset in the page; mapped as device memory.
     let io = c
-        .ioremap(PhysAddr(UART.start.0 + 0x18), 0x20, IoMemType::Device)
+        .ioremap(PhysAddr(UART.start.0 + 0x18), 0x20, MemType::Device)
         .unwrap();
     assert_eq!(io.addr().0 & 0xfff, 0x18);
     assert_eq!(io.size(), 0x20);
@@ -63,7 +62,7 @@ fn every_request_kind_round_trips() {
         let s = server.borrow();
         let pte = s.mapper().pte(1, io.addr().0 & !0xfff).unwrap();
         assert_eq!(pte.pfn, UART.start.0 >> 12);
-        assert_eq!(pte.attrs.mem_type, MemType::Device);
+        assert_eq!(pte.attrs.mem_type(), MemType::Device);
     }
 
     // DmaAlloc: contiguous, uncached, zeroed.
@@ -75,7 +74,7 @@ fn every_request_kind_round_trips() {
         for i in 0..4 {
             let pte = s.mapper().pte(1, dma.addr().0 + i * PAGE_SIZE).unwrap();
             assert_eq!(pte.pfn, (dma.phys().0 >> 12) + i);
-            assert_eq!(pte.attrs.mem_type, MemType::NormalUncached);
+            assert_eq!(pte.attrs.mem_type(), MemType::NormalUncached);
         }
     }
 
@@ -88,7 +87,8 @@ fn every_request_kind_round_trips() {
         let s = server.borrow();
         let pte = s.mapper().pte(1, alias.addr().0).unwrap();
         assert_eq!(pte.pfn, dma.phys().0 >> 12);
-        assert!(!pte.attrs.writable);
+        // Read-only, and uncached like the buffer's own mapping.
+        assert_eq!(pte.attrs, MapAttrs::UNCACHED_RW.read_only());
     }
 
     // Vmap of explicit runs: pages 3 and 0 of the vmalloc area, reversed.
@@ -113,7 +113,7 @@ fn every_request_kind_round_trips() {
             .pte(1, frames_alias.addr().0)
             .unwrap()
             .attrs
-            .writable
+            == MapAttrs::NORMAL_RW
     );
 
     // Info: every area, in address order, with kinds, owners, callers.
@@ -158,6 +158,8 @@ fn every_request_kind_round_trips() {
     assert_eq!(stats.clients_total, 3, "every manifest client is listed");
     let me = stats.clients.iter().find(|u| u.client == 1).unwrap();
     assert_eq!((me.areas, me.pages, me.quota_pages), (6, 21, u32::MAX));
+    // Window: 16+1, 1+1, ioremap 1+1, DMA 4+1, its alias 4+1, 2+1.
+    assert_eq!((me.window_pages, me.quota_window_pages), (34, u32::MAX));
     let view = server.borrow().client(DEV_CLIENT).unwrap();
     assert_eq!(
         view.usage,
@@ -166,7 +168,8 @@ fn every_request_kind_round_trips() {
             areas: 6,
             ioremaps: 1,
             vmaps: 2,
-            dma_pages: 4
+            dma_pages: 4,
+            window_pages: 34,
         }
     );
     server.borrow().check_invariants().unwrap();
@@ -249,7 +252,7 @@ fn exit_reclaims_everything_the_client_held() {
     let mut raw = Vec::new();
     raw.push(a.vmalloc(10 * PAGE_SIZE).unwrap().into_raw());
     raw.push(
-        a.ioremap(VIRTIO.start, 0x200, IoMemType::Device)
+        a.ioremap(VIRTIO.start, 0x200, MemType::Device)
             .unwrap()
             .into_raw(),
     );
@@ -287,7 +290,7 @@ fn exit_reclaims_everything_the_client_held() {
         s.check_invariants().unwrap();
     }
     // A restarted client under the same badge works (and can ioremap).
-    let io = a.ioremap(UART.start, 0x1000, IoMemType::Device).unwrap();
+    let io = a.ioremap(UART.start, 0x1000, MemType::Device).unwrap();
     drop(io);
     drop(keep);
     assert_no_leaks(&mut server.borrow_mut(), POOL);
@@ -368,7 +371,7 @@ fn vmallocinfo_text_lists_areas() {
     let _a = c
         .vmalloc_with(2 * PAGE_SIZE, PAGE_SIZE, VmallocFlags::NONE, 0xabc)
         .unwrap();
-    let _io = c.ioremap(UART.start, 0x1000, IoMemType::Device).unwrap();
+    let _io = c.ioremap(UART.start, 0x1000, MemType::Device).unwrap();
     let mut text = String::new();
     server.borrow().core().write_vmallocinfo(&mut text).unwrap();
     assert!(text.contains("0x40000000-0x40003000   12288 0x00000abc pages=2 vmalloc"));

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use abi::PAGE_SIZE;
 use common::*;
 use ipc::ErrorCode;
-use memclient::{ClientError, IoMemType};
+use memclient::{ClientError, MemType};
 
 fn err<T: std::fmt::Debug>(r: Result<T, ClientError>) -> ErrorCode {
     match r {
@@ -51,7 +51,7 @@ fn exhausting_the_window_is_no_virtual_space() {
     assert_eq!(err(c.dma_alloc(2)), ErrorCode::NoVirtualSpace);
     let dev = client(&server, DEV_CLIENT);
     assert_eq!(
-        err(dev.ioremap(UART.start, 0x1000, IoMemType::Device)),
+        err(dev.ioremap(UART.start, 0x1000, MemType::Device)),
         ErrorCode::NoVirtualSpace
     );
     // Something larger than the whole window is TooLarge, not NoVirtualSpace.
@@ -130,7 +130,7 @@ fn a_refused_mapping_is_internal_and_leaks_nothing() {
         let code = match kind {
             0 => err(c.vmalloc(8 * PAGE_SIZE)),
             1 => err(c.dma_alloc(4)),
-            2 => err(c.ioremap(UART.start, 0x100, IoMemType::Device)),
+            2 => err(c.ioremap(UART.start, 0x100, MemType::Device)),
             _ => err(c.vmap(
                 memclient::VmapSource::Dma { addr: dma.unwrap() },
                 memclient::VmapFlags::NONE,

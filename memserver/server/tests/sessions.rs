@@ -50,11 +50,21 @@ impl Model {
         let a = &self.areas[c as usize];
         (a.iter().map(|a| a.owned).sum(), a.len() as u32)
     }
-    /// Expected quota refusal for `pages` more frames and one more area.
-    fn over_quota(&self, c: u32, pages: u32) -> bool {
+    /// Window pages of `c`'s areas: mapped pages plus guard page each.
+    fn window_pages(&self, c: u32) -> u32 {
+        self.areas[c as usize]
+            .iter()
+            .map(|a| a.pages + u32::from(a.guard))
+            .sum()
+    }
+    /// Expected quota refusal for `pages` more frames and one more area
+    /// spanning `window` pages of the window.
+    fn over_quota(&self, c: u32, pages: u32, window: u32) -> bool {
         let q = Self::quota(c).unwrap();
         let (p, n) = self.usage(c);
-        u64::from(p) + u64::from(pages) > u64::from(q.max_pages) || n + 1 > q.max_areas
+        u64::from(p) + u64::from(pages) > u64::from(q.max_pages)
+            || n + 1 > q.max_areas
+            || u64::from(self.window_pages(c)) + u64::from(window) > u64::from(q.max_window_pages)
     }
 }
 
@@ -209,9 +219,12 @@ impl Session {
                         caller: c * 1000 + pages,
                     }),
                 );
+                let span = pages + u32::from(!no_guard);
                 match r {
                     Ok(Response::Vmalloc(ok)) => {
-                        prop_assert!(Model::quota(c).is_some() && !self.model.over_quota(c, pages));
+                        prop_assert!(
+                            Model::quota(c).is_some() && !self.model.over_quota(c, pages, span)
+                        );
                         prop_assert_eq!(ok.size, pages * PAGE_SIZE);
                         prop_assert_eq!(ok.addr.0 % align, 0);
                         self.model.areas[c as usize].push(Area {
@@ -224,9 +237,9 @@ impl Session {
                         });
                     }
                     Err(PermissionDenied) => prop_assert!(Model::quota(c).is_none()),
-                    Err(QuotaExceeded) => prop_assert!(self.model.over_quota(c, pages)),
+                    Err(QuotaExceeded) => prop_assert!(self.model.over_quota(c, pages, span)),
                     Err(NoVirtualSpace | OutOfMemory) => {
-                        prop_assert!(!self.model.over_quota(c, pages))
+                        prop_assert!(!self.model.over_quota(c, pages, span))
                     }
                     other => prop_assert!(false, "vmalloc: {:?}", other),
                 }
@@ -295,14 +308,14 @@ impl Session {
                     Request::Ioremap(IoremapRequest {
                         phys: PhysAddr(phys),
                         size,
-                        mem_type: IoMemType::Device,
+                        mem_type: MemType::Device,
                     }),
                 );
+                let pages = ((phys & 0xfff) + size).div_ceil(PAGE_SIZE);
                 match r {
                     Ok(Response::Ioremap(ok)) => {
-                        prop_assert!(c == 1 && inside && !self.model.over_quota(c, 0));
+                        prop_assert!(c == 1 && inside && !self.model.over_quota(c, 0, pages + 1));
                         prop_assert_eq!(ok.addr.0 & 0xfff, phys & 0xfff);
-                        let pages = ((phys & 0xfff) + size).div_ceil(PAGE_SIZE);
                         self.model.areas[c as usize].push(Area {
                             addr: ok.addr.0 & !0xfff,
                             kind: AreaKind::Ioremap,
@@ -313,7 +326,7 @@ impl Session {
                         });
                     }
                     Err(PermissionDenied) => prop_assert!(c != 1 || !inside),
-                    Err(QuotaExceeded) => prop_assert!(self.model.over_quota(c, 0)),
+                    Err(QuotaExceeded) => prop_assert!(self.model.over_quota(c, 0, pages + 1)),
                     Err(NoVirtualSpace) => {}
                     other => prop_assert!(false, "ioremap: {:?}", other),
                 }
@@ -358,11 +371,21 @@ impl Session {
                 };
                 match self.call(c, Request::Vmap(VmapRequest { source, flags })) {
                     Ok(Response::Vmap(ok)) => {
-                        prop_assert!(!self.model.over_quota(c, 0));
+                        prop_assert!(!self.model.over_quota(c, 0, src_pages + 1));
                         prop_assert_eq!(ok.size, src_pages * PAGE_SIZE);
                         let s = self.server.borrow();
                         let pte = s.mapper().pte(c, ok.addr.0).unwrap();
-                        prop_assert_eq!(pte.attrs.writable, !read_only);
+                        prop_assert_eq!(pte.attrs.is_writable(), !read_only);
+                        // The alias has the memory type of the frames'
+                        // own mapping.
+                        let src_pte = s.mapper().pte(c, src_addr).unwrap();
+                        prop_assert_eq!(pte.attrs.mem_type(), src_pte.attrs.mem_type());
+                        let want = if src_kind == AreaKind::Dma {
+                            MemType::NormalUncached
+                        } else {
+                            MemType::NormalCached
+                        };
+                        prop_assert_eq!(pte.attrs.mem_type(), want);
                         drop(s);
                         self.model.areas[c as usize].push(Area {
                             addr: ok.addr.0,
@@ -373,7 +396,7 @@ impl Session {
                             alias_of: Some(src_addr),
                         });
                     }
-                    Err(QuotaExceeded) => prop_assert!(self.model.over_quota(c, 0)),
+                    Err(QuotaExceeded) => prop_assert!(self.model.over_quota(c, 0, src_pages + 1)),
                     Err(NoVirtualSpace) => {}
                     other => prop_assert!(false, "vmap: {:?}", other),
                 }
@@ -381,7 +404,10 @@ impl Session {
             Op::DmaAlloc { c, pages } => {
                 match self.call(c, Request::DmaAlloc(DmaAllocRequest { pages })) {
                     Ok(Response::DmaAlloc(ok)) => {
-                        prop_assert!(Model::quota(c).is_some() && !self.model.over_quota(c, pages));
+                        prop_assert!(
+                            Model::quota(c).is_some()
+                                && !self.model.over_quota(c, pages, pages + 1)
+                        );
                         prop_assert_eq!(ok.size, pages * PAGE_SIZE);
                         self.model.areas[c as usize].push(Area {
                             addr: ok.addr.0,
@@ -393,7 +419,7 @@ impl Session {
                         });
                     }
                     Err(PermissionDenied) => prop_assert!(Model::quota(c).is_none()),
-                    Err(QuotaExceeded) => prop_assert!(self.model.over_quota(c, pages)),
+                    Err(QuotaExceeded) => prop_assert!(self.model.over_quota(c, pages, pages + 1)),
                     Err(NoVirtualSpace | OutOfMemory) => {}
                     other => prop_assert!(false, "dma_alloc: {:?}", other),
                 }
@@ -424,16 +450,44 @@ impl Session {
                 );
             }
             Op::Info { c } => {
+                // The observer (client 1) sees every area; any other
+                // client only its own.
                 let mut n = 0usize;
-                self.clients[c as usize].info_all(|_| n += 1).unwrap();
-                let total: usize = self.model.areas.iter().map(Vec::len).sum();
+                let mut foreign = 0usize;
+                self.clients[c as usize]
+                    .info_all(|r| {
+                        n += 1;
+                        foreign += usize::from(r.owner != c);
+                    })
+                    .unwrap();
+                let total: usize = if c == OBSERVER.0 {
+                    self.model.areas.iter().map(Vec::len).sum()
+                } else {
+                    prop_assert_eq!(foreign, 0);
+                    self.model.areas[c as usize].len()
+                };
                 prop_assert_eq!(n, total);
             }
             Op::Stats { c } => {
                 let stats = self.clients[c as usize].stats().unwrap();
                 for u in stats.clients.iter() {
+                    prop_assert!(c == OBSERVER.0 || u.client == c);
                     prop_assert_eq!((u.pages, u.areas), self.model.usage(u.client));
+                    prop_assert_eq!(u.window_pages, self.model.window_pages(u.client));
+                    let q = Model::quota(u.client).unwrap();
+                    prop_assert_eq!(
+                        (u.quota_pages, u.quota_window_pages),
+                        (q.max_pages, q.max_window_pages)
+                    );
                 }
+                // Client 4 is refused admission: it has no row.
+                let rows = if c == OBSERVER.0 {
+                    3
+                } else {
+                    u32::from(c != 4)
+                };
+                prop_assert_eq!(stats.clients_total, rows);
+                prop_assert_eq!(stats.clients.len() as u32, rows);
                 prop_assert_eq!(stats.free_pages, self.server.borrow().pool().free_frames());
             }
             Op::Exit { c } => {

@@ -6,6 +6,9 @@
 //! runner gdb   [options]                  boot halted with the gdb stub on :1234
 //! runner test  [--list] [NAME...]         run the QEMU tests (all, or those whose name contains NAME)
 //! runner bench [options]                 boot system=bench under -icount, exit with the guest's status
+//! runner fuzz  [--seed S] [--count N] [options]
+//!                                         boot system=fuzz (three fuzz instances, seeds S, S+1, S+2,
+//!                                         N requests each), exit with the guest's status
 //! runner build                            build the kernel image and print its path
 //! options: --icount  --smp N  --mem SIZE  --mem-param  --append "k=v ..."
 //!          --drive FILE  --timeout SECS (0 = none)
@@ -24,8 +27,9 @@ use qemu::QemuConfig;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: runner run|gdb|test|bench|build [--icount] [--smp N] [--mem SIZE] [--mem-param] \
-         [--append \"k=v ...\"] [--drive FILE] [--timeout SECS] [--list] [NAME...] [-- QEMU ARGS]"
+        "usage: runner run|gdb|test|bench|fuzz|build [--icount] [--smp N] [--mem SIZE] [--mem-param] \
+         [--append \"k=v ...\"] [--drive FILE] [--timeout SECS] [--list] [--seed S] [--count N] \
+         [NAME...] [-- QEMU ARGS]"
     );
     ExitCode::from(64)
 }
@@ -35,6 +39,10 @@ struct Options {
     timeout: Option<Duration>,
     list: bool,
     names: Vec<String>,
+    /// `fuzz`: first seed (default: the manifest's seeds 1-3).
+    seed: Option<u32>,
+    /// `fuzz`: requests per instance (default: the image's).
+    count: Option<u32>,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -43,6 +51,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
         timeout: Some(Duration::from_secs(300)),
         list: false,
         names: Vec::new(),
+        seed: None,
+        count: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -72,6 +82,20 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 o.timeout = (secs > 0).then(|| Duration::from_secs(secs));
             }
             "--list" => o.list = true,
+            "--seed" => {
+                o.seed = Some(
+                    value("--seed")?
+                        .parse()
+                        .map_err(|_| "--seed takes a number (u32)".to_string())?,
+                )
+            }
+            "--count" => {
+                o.count = Some(
+                    value("--count")?
+                        .parse()
+                        .map_err(|_| "--count takes a number (u32)".to_string())?,
+                )
+            }
             "--" => {
                 o.cfg.extra.extend(it.by_ref().cloned());
             }
@@ -106,6 +130,7 @@ fn main() -> ExitCode {
         "gdb" => gdb(opts),
         "test" => test(opts),
         "bench" => bench(opts),
+        "fuzz" => fuzz(opts),
         _ => usage(),
     }
 }
@@ -162,6 +187,95 @@ fn bench(mut opts: Options) -> ExitCode {
     opts.cfg.append.retain(|w| !w.starts_with("system="));
     opts.cfg.append.push("system=bench".into());
     run(opts)
+}
+
+/// Where the fuzz role's run-time parameters start in the kernel image
+/// (`userland/memtools/src/fuzz.rs`, `FUZZ_PARAMS`: this magic, then the
+/// seed and the request count as little-endian u32s).
+const FUZZ_PARAMS_MAGIC: &[u8; 8] = b"FUZZPRM1";
+
+/// A copy of the kernel image `elf` with the fuzz parameters patched in.
+/// The kernel passes no boot argument to tasks, so the seed and count
+/// travel in the embedded memtools image itself.
+fn patch_fuzz_params(
+    elf: &std::path::Path,
+    seed: Option<u32>,
+    count: Option<u32>,
+) -> Result<PathBuf, String> {
+    let mut image = std::fs::read(elf).map_err(|e| format!("read {}: {e}", elf.display()))?;
+    patch_fuzz_bytes(&mut image, seed, count).map_err(|e| format!("{e} in {}", elf.display()))?;
+    let out = qemu::target_dir().join("fuzz-kernel.elf");
+    std::fs::write(&out, image).map_err(|e| format!("write {}: {e}", out.display()))?;
+    Ok(out)
+}
+
+/// Writes the fuzz parameters after the one [`FUZZ_PARAMS_MAGIC`] in `image`.
+fn patch_fuzz_bytes(image: &mut [u8], seed: Option<u32>, count: Option<u32>) -> Result<(), String> {
+    let found: Vec<usize> = image
+        .windows(FUZZ_PARAMS_MAGIC.len())
+        .enumerate()
+        .filter(|(_, w)| w == FUZZ_PARAMS_MAGIC)
+        .map(|(i, _)| i)
+        .collect();
+    let [at] = found[..] else {
+        return Err(format!(
+            "the fuzz parameters appear {} times (expected once)",
+            found.len()
+        ));
+    };
+    if at + FUZZ_PARAMS_MAGIC.len() + 12 > image.len() {
+        return Err("the fuzz parameters are cut off".into());
+    }
+    // Words after the magic: which values are given (bit 0 seed, bit 1
+    // count), the seed, the count.
+    let values = at + FUZZ_PARAMS_MAGIC.len();
+    let given = u32::from(seed.is_some()) | u32::from(count.is_some()) << 1;
+    image[values..values + 4].copy_from_slice(&given.to_le_bytes());
+    image[values + 4..values + 8].copy_from_slice(&seed.unwrap_or(0).to_le_bytes());
+    image[values + 8..values + 12].copy_from_slice(&count.unwrap_or(0).to_le_bytes());
+    Ok(())
+}
+
+/// The in-guest fuzzer, longer or with other seeds than the QEMU test.
+fn fuzz(mut opts: Options) -> ExitCode {
+    opts.cfg.append.retain(|w| !w.starts_with("system="));
+    opts.cfg.append.push("system=fuzz".into());
+    let elf = match qemu::build_kernel() {
+        Ok(e) => e,
+        Err(e) => return fail(&e),
+    };
+    let elf = match patch_fuzz_params(&elf, opts.seed, opts.count) {
+        Ok(e) => e,
+        Err(e) => return fail(&e),
+    };
+    let seeds = match opts.seed {
+        Some(s) => format!("{s}, {}, {}", s.wrapping_add(1), s.wrapping_add(2)),
+        None => "1, 2, 3".to_string(),
+    };
+    let count = opts
+        .count
+        .map_or_else(|| "the default number of".to_string(), |n| n.to_string());
+    eprintln!(
+        "runner: fuzz: seeds {seeds}, {count} requests per instance; {}",
+        qemu::describe(&qemu::command(&elf, &opts.cfg))
+    );
+    let timeout = opts.timeout.unwrap_or(Duration::from_secs(u64::MAX / 4));
+    match harness::boot(&elf, &opts.cfg, timeout, true) {
+        Ok(out) => match out.exit_code {
+            Some(code) => {
+                eprintln!(
+                    "runner: guest exited with status {code} after {:.1?}",
+                    out.elapsed
+                );
+                ExitCode::from(code.clamp(0, 255) as u8)
+            }
+            None => fail(&format!(
+                "time limit reached after {:.1?}: qemu killed",
+                out.elapsed
+            )),
+        },
+        Err(e) => fail(&e),
+    }
 }
 
 fn gdb(mut opts: Options) -> ExitCode {
@@ -246,5 +360,36 @@ fn test(opts: Options) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod fuzz_params_tests {
+    use super::*;
+
+    #[test]
+    fn fuzz_parameters_are_patched_after_the_one_magic() {
+        let mut image = vec![0xeeu8; 64];
+        image[20..28].copy_from_slice(FUZZ_PARAMS_MAGIC);
+        patch_fuzz_bytes(&mut image, Some(7), None).unwrap();
+        assert_eq!(
+            &image[28..32],
+            &1u32.to_le_bytes(),
+            "only the seed is given"
+        );
+        assert_eq!(&image[32..36], &7u32.to_le_bytes());
+        assert_eq!(&image[36..40], &0u32.to_le_bytes());
+        assert_eq!(image[40], 0xee, "nothing after the parameters changes");
+        patch_fuzz_bytes(&mut image, None, Some(9)).unwrap();
+        assert_eq!(&image[28..32], &2u32.to_le_bytes());
+        assert_eq!(&image[36..40], &9u32.to_le_bytes());
+
+        let mut twice = image.clone();
+        twice[44..52].copy_from_slice(FUZZ_PARAMS_MAGIC);
+        assert!(patch_fuzz_bytes(&mut twice, Some(1), Some(1)).is_err());
+        assert!(patch_fuzz_bytes(&mut [0u8; 16], Some(1), Some(1)).is_err());
+        let mut cut = FUZZ_PARAMS_MAGIC.to_vec();
+        cut.extend([0; 4]);
+        assert!(patch_fuzz_bytes(&mut cut, Some(1), Some(1)).is_err());
     }
 }

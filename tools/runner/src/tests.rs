@@ -30,7 +30,7 @@ fn system_test(
         about,
         config: system(sys),
         expect: vec![
-            r"supervisor: all 6 reports as expected",
+            r"supervisor: all 9 reports as expected",
             r"system: root task supervisor ended \(exit 0\), shutting down",
         ],
         expect_unordered,
@@ -54,6 +54,7 @@ pub fn all() -> Vec<QemuTest> {
     tests.extend(task_tests(t));
     tests.extend(memserver_tests(t));
     tests.extend(crate::blk_tests::tests(t));
+    tests.extend(isolation_tests(t));
     tests
 }
 
@@ -126,6 +127,7 @@ const EVIL_REFUSALS: &[&str] = &[
     "ioremap(sysregs, 2 pages) (grant is 1 page) -> PermissionDenied",
     "ioremap(sysregs, size 0) -> InvalidSize",
     "ioremap(0xfffff000, 8 KiB) (past 4 GiB) -> InvalidSize",
+    "ioremap(sysregs, NormalCached) (a device is never cached) -> PermissionDenied",
     "vfree(ioremap area) -> WrongAreaKind",
     "iounmap(vmalloc area) -> WrongAreaKind",
     "dma_free(vmalloc area) -> WrongAreaKind",
@@ -172,6 +174,8 @@ fn evil_refusals() -> Vec<&'static str> {
     v.push(r"\[evil\] evil: found the innocent client's area at 0x[0-9a-f]{8}");
     v.push(r"\[evil\] evil: quota full after \d+ more 1-page areas");
     v.push(r"\[innocent\] innocent: area intact after evil's attempts; freed");
+    v.push(r"\[evil\] evil: info lists only its own areas \(\d+\) ok$");
+    v.push(r"\[evil\] evil: ioremap\(sysregs, NormalUncached\) maps Normal uncached ok$");
     v
 }
 
@@ -347,6 +351,75 @@ fn task_tests(t: Duration) -> Vec<QemuTest> {
                 r"\[ticker\] ticker: round 3",
             ],
         ),
+        system_test(
+            "mapping-attributes",
+            "memory types per frame kind (ioremap_wc, uncached RAM, type 3 refused); mapping_info reports attributes, page and descriptor",
+            "ipc-test",
+            vec![
+                r"mapcheck: map pool RAM with memory type 3 -> Err\(AttributesNotAllowed\) ok",
+                r"mapcheck: map device frames with memory type 3 -> Err\(AttributesNotAllowed\) ok",
+                r"mapcheck: map device frames as normal cached memory -> Err\(AttributesNotAllowed\) ok",
+                r"mapcheck: mapping_info\(the third page\) = NormalCached rw, pa 0x[0-9a-f]{8}, descriptor 0x[0-9a-f]{8} ok",
+                r"mapcheck: mapping_info\(an unmapped page\) -> NotMapped \(15\) ok",
+                r"mapcheck: mapping_info\(the sysregs page\) = Device ro, pa 0x10000000, descriptor 0x10000[0-9a-f]{3} ok",
+                r"mapcheck: map device frames as normal uncached \(ioremap_wc\) -> Ok\(1\) ok",
+                r"mapcheck: mapping_info\(the write-combined sysregs page\) = NormalUncached ro, pa 0x10000000, descriptor 0x10000[0-9a-f]{3} ok",
+                r"mapcheck: mapping_info\(the uncached RAM page\) = NormalUncached rw, pa 0x[0-9a-f]{8}, descriptor 0x[0-9a-f]{8} ok",
+                r"mapcheck: mapping_info\(own stack\) = normal cached rw ok",
+                r"mapcheck: mapping_info\(own code\) = normal cached ro ok",
+                r"mapcheck: mapping_info\(a kernel address\) -> OutOfWindow \(7\) ok",
+                r"mapcheck: cap_info part 1 of a plain VSpace = window 0, no flags ok",
+                r"capcheck: cap_info part 1 of an endpoint -> InvalidArgument \(2\) ok",
+                r"capcheck: cap_info part 2 -> InvalidArgument \(2\) ok",
+                r"\[capcheck\] capcheck: 4096-byte line x{4050} end of the long line$",
+                r"capcheck: log of 4096 bytes \(one whole IPC buffer\) -> Ok ok",
+            ],
+        ),
+        system_test(
+            "kernel-memory-quota",
+            "a task over its page-table quota gets KernelQuotaExceeded with nothing mapped; emptied tables come back at the flush or the next map",
+            "ipc-test",
+            vec![
+                r"kernel pool: \d+ KiB used, \d+ KiB reserved for page tables",
+                r"kmemcheck: cap_info part 1 = window 300 pages, OBSERVER ok",
+                r"kmemcheck: map in a fifth MiB -> Err\(KernelQuotaExceeded\) ok",
+                r"kmemcheck: map 2 pages across MiBs 3 and 4 -> Err\(KernelQuotaExceeded\) ok",
+                r"kmemcheck: nothing of the refused maps is mapped -> Ok\(0\) ok",
+                r"kmemcheck: map in the fifth MiB after the flush -> Ok\(1\) ok",
+                r"kmemcheck: map in a sixth MiB without a flush -> Ok\(1\) ok",
+                r"kmemcheck: the page mapped before the flush is still mapped -> Ok\(1\) ok",
+                r"kmemcheck: map in a seventh MiB \(tables of MiBs 2-5 held\) -> Err\(KernelQuotaExceeded\) ok",
+                r"kmemcheck: all kernel-memory checks passed",
+            ],
+        ),
+        system_test(
+            "stack-size-and-overflow",
+            "a 1 MiB stack from the manifest is usable; running off a stack is reported as a stack overflow (expected)",
+            "ipc-test",
+            vec![
+                r"task stackhog +id 11 .*stack 1024 KiB",
+                r"\[stackhog\] stackhog: recursed through (8\d\d|9\d\d|10[01]\d) KiB of its 1024 KiB stack",
+                r"WARN +stack overflow in task overflow \(fault at 0x3fe[0-9a-f]{5}, stack 0x3feef000-0x3feff000\)",
+                r"task overflow failed as expected: stack overflow at 0x3fe[0-9a-f]{5}",
+                r"supervisor: report from task 12 \(badge 12\): Some\(StackOverflow\) address 0x3fe[0-9a-f]{5}",
+            ],
+        ),
+        QemuTest {
+            name: "unexpected-failure-fails-run",
+            about: "a task exiting non-zero fails the run (exit 1) though the root exits 0; an expected fault does not count",
+            config: system("fail-test"),
+            expect: vec![
+                r"system: root task ticker ended \(exit 0\), shutting down",
+                r"WARN +run failed: 1 task\(s\) failed unexpectedly",
+            ],
+            expect_unordered: vec![
+                r"WARN +task failer failed: exit code 3$",
+                r"task faulter failed as expected: data abort at 0x48000000",
+            ],
+            forbid: vec![r"KERNEL FAULT", r"KERNEL PANIC"],
+            exit_code: 1,
+            timeout: t,
+        },
         system_test(
             "spinning-task-preempted",
             "a task that never yields is preempted by the tick: a same-priority task started after it runs",
@@ -589,6 +662,183 @@ fn boot_tests(t: Duration) -> Vec<QemuTest> {
             forbid: vec![r"KERNEL FAULT", r"KERNEL PANIC"],
             exit_code: 0,
             timeout: t,
+        },
+    ]
+}
+
+/// The memory server's end of a run in which every client behaved.
+const CLEAN_END: &[&str] = &[
+    r"\[memserver\] memserver: all clients gone; buddy free frames (\d+) == boot value \d+: nothing leaked",
+    r"system: root task memserver ended \(exit 0\)",
+];
+
+/// `expect` followed by [`CLEAN_END`].
+fn then_clean_end(expect: &[&'static str]) -> Vec<&'static str> {
+    [expect, CLEAN_END].concat()
+}
+
+/// Issue 10's tests: clients kept apart (data, window, kernel memory),
+/// mapping attributes, the run's exit status, stacks, long log lines, and
+/// the in-guest fuzzer (systems in `kernel/src/manifest.rs`, roles in
+/// `userland/memtools/src/{isolation,checks,fuzz}.rs`).
+fn isolation_tests(t: Duration) -> Vec<QemuTest> {
+    // Every hog is full before any victim maps.
+    let mut kmem_order = vec![
+        r"\[hog\d\] kmem: hog \d: stopped by QuotaExceeded after \d+ maps \(one L2 table each\)$";
+        4
+    ];
+    kmem_order.extend([r"\[victim\d\] kmem: innocent \d: all 16 maps succeeded$"; 4]);
+    let mut kmem_each = Vec::new();
+    for n in 1..=4 {
+        kmem_each.push(leak(format!(
+            r"\[hog{n}\] kmem: hog {n}: stopped by QuotaExceeded after [1-9]\d* maps"
+        )));
+        kmem_each.push(leak(format!(
+            r"\[victim{n}\] kmem: innocent {n}: all 16 maps succeeded$"
+        )));
+        kmem_each.push(leak(format!(
+            r"\[hog{n}\] kmem: hog {n}: released, [1-9]\d* areas freed$"
+        )));
+    }
+    let mut fuzz_each = Vec::new();
+    for seed in 1..=3 {
+        fuzz_each.push(leak(format!(
+            r"\[fuzz{seed}\] fuzz: seed {seed}: (3[4-9]|[4-9]\d|\d{{3,}})\d{{3}} requests, [1-9]\d* pages verified, [1-9]\d* typed errors, 0 data errors$"
+        )));
+        fuzz_each.push(leak(format!(
+            r"\[fuzz{seed}\] fuzz: seed {seed}: 0 wrong replies, server alive: true"
+        )));
+    }
+    let failure_or_leak: Vec<&'static str> =
+        [TASK_FAILURE, &[r"LEAK", r"panic", r"MISMATCH"]].concat();
+    vec![
+        QemuTest {
+            name: "isolation",
+            about: "client A marks 4 MiB, frees it and exits; client B takes the whole pool with plain vmalloc: 0 marker words",
+            config: QemuConfig {
+                mem: "128M".into(),
+                ..system("isolation")
+            },
+            expect: then_clean_end(&[
+                r"\[writer\] isolation: writer marked 1048576 words at 0x[0-9a-f]{8} with 0x5ec2e75a, freed them; exiting$",
+                r"\[memserver\] memserver: client 2 exited \(code 0\)",
+                r"\[scanner\] isolation: scanner holds \d+ areas of 1 MiB \(plain vmalloc\); next vmalloc -> Server\(OutOfMemory\); \d+ pool frames left$",
+                r"\[scanner\] isolation: scanned \d+ words in \d+ areas, marker words: 0$",
+                r"\[memserver\] memserver: client 3 exited \(code 0\)",
+            ]),
+            expect_unordered: vec![],
+            forbid: failure_or_leak.clone(),
+            exit_code: 0,
+            timeout: Duration::from_secs(180),
+        },
+        QemuTest {
+            name: "window-hog",
+            about: "a 64-page client is stopped by its 256-page window quota on vmap, NO_GUARD vmalloc and ioremap; DuplicateFrame; another client's 1 MiB vmalloc succeeds",
+            config: system("window-hog"),
+            expect: then_clean_end(&[
+                r"\[hog\] window-hog: vmap of frame 0x[0-9a-f]+ twice in one request -> DuplicateFrame ok$",
+                r"\[hog\] window-hog: vmap repeating a frame after another -> DuplicateFrame ok$",
+                r"\[hog\] window-hog: vmap of its 8 frames: stopped by QuotaExceeded after [1-9]\d* areas; window 2[4-5]\d of 256 pages$",
+                r"\[hog\] window-hog: vmalloc\(1 page, NO_GUARD\): stopped by QuotaExceeded after [1-9]\d* areas; window 25\d of 256 pages$",
+                r"\[hog\] window-hog: ioremap\(sysregs\): stopped by QuotaExceeded after [1-9]\d* areas; window 25\d of 256 pages$",
+                r"\[hog\] window-hog: holding 25\d of 256 window pages; waiting for the victim$",
+                r"\[victim\] window-hog: victim vmalloc\(1 MiB\) -> 0x[0-9a-f]{8} while the hog holds its window: ok, data verified: true$",
+                r"\[hog\] window-hog: released everything; window 0 pages$",
+                r"\[hog\] window-hog: every path stopped by its window quota$",
+            ]),
+            expect_unordered: vec![],
+            forbid: failure_or_leak.clone(),
+            exit_code: 0,
+            timeout: t,
+        },
+        QemuTest {
+            name: "kmem-hogs",
+            about: "four hogs use up their own page-table quotas (QuotaExceeded); afterwards four victims' maps all succeed",
+            config: system("kmem"),
+            expect: then_clean_end(&kmem_order),
+            expect_unordered: kmem_each,
+            forbid: failure_or_leak.clone(),
+            exit_code: 0,
+            timeout: t,
+        },
+        QemuTest {
+            name: "dma-attrs",
+            about: "the descriptors the kernel installed: DMA buffer Normal uncached, vmalloc Normal cached, ioremap Device, ioremap_wc uncached",
+            config: system("dma-attrs"),
+            expect: then_clean_end(&[
+                r"\[dma-attrs\] dma-attrs: dma buffer at 0x[0-9a-f]{8} -> NormalUncached \(phys 0x[0-9a-f]{8}, descriptor 0x[0-9a-f]{8}\) ok$",
+                r"\[dma-attrs\] dma-attrs: vmalloc area at 0x[0-9a-f]{8} -> NormalCached \(phys 0x[0-9a-f]{8}, descriptor 0x[0-9a-f]{8}\) ok$",
+                r"\[dma-attrs\] dma-attrs: ioremap at 0x[0-9a-f]{8} -> Device \(phys 0x10000000, descriptor 0x[0-9a-f]{8}\) ok$",
+                r"\[dma-attrs\] dma-attrs: ioremap_wc at 0x[0-9a-f]{8} -> NormalUncached \(phys 0x10000000, descriptor 0x[0-9a-f]{8}\) ok$",
+                r"\[dma-attrs\] dma-attrs: ioremap\(NormalCached\) of a device -> PermissionDenied ok$",
+                r"\[dma-attrs\] dma-attrs: guard page -> NotMapped ok$",
+                r"\[dma-attrs\] dma-attrs: DMA uncached, vmalloc cached, ioremap device: all as expected$",
+            ]),
+            expect_unordered: vec![],
+            forbid: failure_or_leak.clone(),
+            exit_code: 0,
+            timeout: t,
+        },
+        QemuTest {
+            name: "exit-status-fault",
+            about: "a client faults and the manifest does not expect it: the run ends with status 1",
+            config: system("exit-fault"),
+            expect: vec![
+                r"\[faulty\] exit-status: touching an unmapped window address$",
+                r"task faulty \(id 2\) faulted: DataAbort at 0x4e000000",
+                r"task faulty failed: ",
+                r"system: root task memserver ended",
+                r"run failed: 1 task\(s\) failed unexpectedly",
+            ],
+            expect_unordered: vec![],
+            forbid: vec![r"KERNEL FAULT", r"KERNEL PANIC", r"instead of faulting"],
+            exit_code: 1,
+            timeout: t,
+        },
+        QemuTest {
+            name: "exit-status-nonzero",
+            about: "a client returns 7 and the manifest does not expect it: the run ends with status 1",
+            config: system("exit-nonzero"),
+            expect: vec![
+                r"\[quitter\] exit-status: returning 7$",
+                r"task quitter failed: ",
+                r"\[memserver\] memserver: client 2 exited \(code 7\)",
+                r"system: root task memserver ended",
+                r"run failed: 1 task\(s\) failed unexpectedly",
+            ],
+            expect_unordered: vec![],
+            forbid: vec![r"KERNEL FAULT", r"KERNEL PANIC"],
+            exit_code: 1,
+            timeout: t,
+        },
+        QemuTest {
+            name: "stacks",
+            about: "a 1 MiB stack runs a 768 KiB recursion; a default stack that overflows is reported as stack overflow; a 600-byte log line arrives whole",
+            config: system("stacks"),
+            expect: then_clean_end(&[
+                r"\[deepstack\] stacks: recursion of 768 levels of 1024 bytes \(over 768 KiB of stack below 0x[0-9a-f]{8}\) -> (0x[0-9a-f]{8}), expected 0x[0-9a-f]{8}$",
+                r"\[deepstack\] stacks: long line: w000-xxxx w001-xxxx .* \u{2026}$",
+                r"\[deepstack\] \u{2026} .* \u{2026}$",
+                r"\[deepstack\] \u{2026} .* w059-xxxx end$",
+                r"\[deepstack\] stacks: long line sent in 3 pieces$",
+                r"\[overflow\] stacks: recursing without bound on the default stack$",
+                r"stack overflow in task overflow \(fault at 0x[0-9a-f]{8}, stack 0x[0-9a-f]{8}-0x[0-9a-f]{8}\)$",
+                r"task overflow failed as expected: ",
+            ]),
+            expect_unordered: vec![],
+            forbid: vec![r"KERNEL FAULT", r"KERNEL PANIC", r"LEAK", r"recursion returned"],
+            exit_code: 0,
+            timeout: t,
+        },
+        QemuTest {
+            name: "fuzz",
+            about: "three fuzz instances send over 100,000 valid and hostile requests: only typed errors, data verified, server alive, nothing leaked",
+            config: system("fuzz"),
+            expect: then_clean_end(&[r"\[memserver\] memserver: pool .* 3 clients, 3 device grants"]),
+            expect_unordered: fuzz_each,
+            forbid: failure_or_leak,
+            exit_code: 0,
+            timeout: Duration::from_secs(240),
         },
     ]
 }

@@ -16,7 +16,7 @@
 use core::ptr::NonNull;
 
 use abi::PAGE_SIZE;
-use memclient::{IoMemType, PhysAddr as MemPhys, VirtAddr as MemVirt};
+use memclient::{MemType, PhysAddr as MemPhys, VirtAddr as MemVirt};
 use spin::Mutex;
 use virtio_drivers::{BufferDirection, Hal, PhysAddr};
 
@@ -223,7 +223,7 @@ fn is_kept_bounce(paddr: u32) -> bool {
 /// Maps `size` bytes of device memory at `phys` (XN device memory).
 pub fn ioremap(phys: u32, size: u32) -> Result<u32, memclient::ClientError> {
     let c = client();
-    let m = c.ioremap(MemPhys(phys), size, IoMemType::Device)?;
+    let m = c.ioremap(MemPhys(phys), size, MemType::Device)?;
     Ok(m.into_raw().0 .0)
 }
 

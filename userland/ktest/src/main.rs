@@ -5,8 +5,8 @@
 #![no_main]
 
 use abi::{
-    CapSlot, FaultKind, FaultMessage, FrameRun, KernelError, MapAttrs, MessageTag, VirtAddr,
-    FLUSH_ALL, LABEL_FAULT,
+    CapSlot, ClientFlags, FaultKind, FaultMessage, FrameRun, KernelError, MapAttrs, MemType,
+    MessageTag, Syscall, VirtAddr, CAP_INFO_LIMITS, FLUSH_ALL, LABEL_FAULT,
 };
 use log::{error, info};
 use userlib::sys;
@@ -22,6 +22,10 @@ const TICKER: u32 = 8;
 const BENCH_CLIENT: u32 = 9;
 const BENCH_SERVER: u32 = 10;
 const IRQTEST: u32 = 11;
+const KMEMCHECK: u32 = 12;
+const STACKHOG: u32 = 13;
+const OVERFLOW: u32 = 14;
+const FAILER: u32 = 15;
 
 /// The window address the faulter touches (never mapped).
 const FAULT_ADDRESS: u32 = 0x4800_0000;
@@ -41,6 +45,10 @@ pub fn task_main(role: u32) -> i32 {
         BENCH_CLIENT => bench_client(),
         BENCH_SERVER => bench_server(),
         IRQTEST => irqtest(),
+        KMEMCHECK => kmemcheck(),
+        STACKHOG => stackhog(),
+        OVERFLOW => overflow(),
+        FAILER => failer(),
         other => {
             error!("unknown role {other}");
             2
@@ -63,51 +71,74 @@ struct Expect {
     task: u32,
     name: &'static str,
     kind: FaultKind,
-    address: u32,
+    /// The fault address; `None`: any (a stack overflow's depends on the
+    /// compiler's frame sizes).
+    address: Option<u32>,
     code: u32,
 }
 
-const EXPECTED: [Expect; 6] = [
+const EXPECTED: [Expect; 9] = [
     Expect {
         task: 3,
         name: "ping",
         kind: FaultKind::Exit,
-        address: 0,
+        address: Some(0),
         code: 0,
     },
     Expect {
         task: 4,
         name: "capcheck",
         kind: FaultKind::Exit,
-        address: 0,
+        address: Some(0),
         code: 0,
     },
     Expect {
         task: 5,
         name: "mapcheck",
         kind: FaultKind::Exit,
-        address: 0,
+        address: Some(0),
         code: 0,
     },
     Expect {
         task: 6,
         name: "faulter",
         kind: FaultKind::DataAbort,
-        address: FAULT_ADDRESS,
+        address: Some(FAULT_ADDRESS),
         code: 0,
     },
     Expect {
         task: 8,
         name: "ticker",
         kind: FaultKind::Exit,
-        address: 0,
+        address: Some(0),
         code: 0,
     },
     Expect {
         task: 9,
         name: "irqtest",
         kind: FaultKind::Exit,
-        address: 0,
+        address: Some(0),
+        code: 0,
+    },
+    Expect {
+        task: 10,
+        name: "kmemcheck",
+        kind: FaultKind::Exit,
+        address: Some(0),
+        code: 0,
+    },
+    Expect {
+        task: 11,
+        name: "stackhog",
+        kind: FaultKind::Exit,
+        address: Some(0),
+        code: 0,
+    },
+    Expect {
+        task: 12,
+        name: "overflow",
+        kind: FaultKind::StackOverflow,
+        address: None,
         code: 0,
     },
 ];
@@ -149,7 +180,7 @@ fn supervisor() -> i32 {
             Some(i) => {
                 let e = &EXPECTED[i];
                 let good = msg.fault_kind() == Some(e.kind)
-                    && msg.address == e.address
+                    && e.address.is_none_or(|a| a == msg.address)
                     && msg.exit_code == e.code;
                 if !good {
                     error!("supervisor: {} ended unexpectedly", e.name);
@@ -268,6 +299,18 @@ fn raw_err(what: &str, r: [u32; 4], want: KernelError) -> bool {
     }
 }
 
+/// Logs one 4096-byte line (the longest a `log` call takes) from the IPC
+/// buffer: the console must show it whole (the QEMU test checks its end).
+fn log_full_buffer() -> Result<(), KernelError> {
+    const HEAD: &[u8] = b"capcheck: 4096-byte line ";
+    const TAIL: &[u8] = b" end of the long line";
+    let buf = &mut sys::ipc_buffer().bytes;
+    buf[..HEAD.len()].copy_from_slice(HEAD);
+    buf[HEAD.len()..4096 - TAIL.len()].fill(b'x');
+    buf[4096 - TAIL.len()..4096].copy_from_slice(TAIL);
+    sys::log_raw(0, 4096)
+}
+
 fn capcheck() -> i32 {
     let mut ok = true;
     ok &= expect_err(
@@ -330,6 +373,13 @@ fn capcheck() -> i32 {
         sys::log_raw(0xffff_fff0, 64),
         KernelError::BadUserBuffer,
     );
+    match log_full_buffer() {
+        Ok(()) => info!("capcheck: log of 4096 bytes (one whole IPC buffer) -> Ok ok"),
+        Err(e) => {
+            error!("capcheck: log of 4096 bytes: {e}");
+            ok = false;
+        }
+    }
     ok &= expect_err(
         "log of 5000 bytes",
         sys::log_raw(0, 5000),
@@ -339,6 +389,26 @@ fn capcheck() -> i32 {
         "cap_info of an empty slot",
         sys::cap_info(slot(7)),
         KernelError::InvalidCapability,
+    );
+    ok &= expect_err(
+        "cap_info part 1 of an endpoint",
+        sys::cap_info_limits(slot(0)),
+        KernelError::InvalidArgument,
+    );
+    ok &= expect_err(
+        "cap_info part 1 of a Pool",
+        sys::cap_info_limits(slot(1)),
+        KernelError::InvalidArgument,
+    );
+    ok &= expect_err(
+        "cap_info part 2",
+        KernelError::check(
+            sys::raw_syscall(
+                Syscall::CapInfo as u32,
+                [0, CAP_INFO_LIMITS + 1, 0, 0, 0, 0],
+            )[0],
+        ),
+        KernelError::InvalidArgument,
     );
     match sys::cap_info(slot(0)) {
         Ok((1, 5, 2)) => info!("capcheck: cap_info(0) = endpoint, badge 5, rights RECEIVE ok"),
@@ -439,8 +509,18 @@ fn mapcheck() -> i32 {
         Err(KernelError::AttributesNotAllowed),
     );
     ok &= mcheck(
-        "map device frames as normal memory",
+        "map device frames as normal cached memory",
         sys::map_pages(VSPACE, va, &[run(0x10000, 1)], rw, DEVICE),
+        Err(KernelError::AttributesNotAllowed),
+    );
+    ok &= mcheck(
+        "map pool RAM with memory type 3",
+        sys::map_pages_from_buffer(VSPACE, va, 1, 3 << 1 | 1, POOL),
+        Err(KernelError::AttributesNotAllowed),
+    );
+    ok &= mcheck(
+        "map device frames with memory type 3",
+        sys::map_pages_from_buffer(VSPACE, va, 1, 3 << 1, DEVICE),
         Err(KernelError::AttributesNotAllowed),
     );
     ok &= mcheck(
@@ -476,6 +556,11 @@ fn mapcheck() -> i32 {
             }
         }
     }
+    ok &= icheck(
+        "the third page",
+        VirtAddr(va.0 + 2 * 4096),
+        Ok((MapAttrs::NORMAL_RW, (base + 5) << 12)),
+    );
     ok &= mcheck(
         "map over a mapped page",
         sys::map_pages(
@@ -499,6 +584,7 @@ fn mapcheck() -> i32 {
         Ok(1),
     );
     ok &= mcheck("unmap 5 pages", sys::unmap_pages(VSPACE, va, 5), Ok(5));
+    ok &= icheck("an unmapped page", va, Err(KernelError::NotMapped));
     ok &= mcheck("unmap them again", sys::unmap_pages(VSPACE, va, 5), Ok(0));
     ok &= mcheck(
         "unmap 0 pages",
@@ -531,12 +617,365 @@ fn mapcheck() -> i32 {
     // SAFETY: mapped read-only device memory; SYS_ID has no read side effects.
     let id = unsafe { (dva.0 as *const u32).read_volatile() };
     info!("mapcheck: SYS_ID through the window = {id:#010x}");
+    ok &= icheck(
+        "the sysregs page",
+        dva,
+        Ok((MapAttrs::DEVICE_RO, 0x1000_0000)),
+    );
+    ok &= map_attribute_checks(base);
     if ok {
         info!("mapcheck: all map checks passed");
         0
     } else {
         1
     }
+}
+
+/// Checks `mapping_info(va)`: the attributes and page address, and that
+/// the raw descriptor holds the memory type's TEX/C/B bits.
+fn icheck(what: &str, va: VirtAddr, want: Result<(MapAttrs, u32), KernelError>) -> bool {
+    let got = sys::mapping_info(va);
+    let good = match (got, want) {
+        (Ok((attrs, pa, raw)), Ok((wa, wpa))) => {
+            let small_page = raw & 0b10 != 0;
+            let (tex, cb) = if small_page {
+                ((raw >> 6) & 7, (raw >> 2) & 3)
+            } else {
+                ((raw >> 12) & 7, (raw >> 2) & 3)
+            };
+            let want_bits = match wa.mem_type() {
+                MemType::NormalCached => (0b001, 0b11),
+                MemType::NormalUncached => (0b001, 0b00),
+                MemType::Device => (0b000, 0b01),
+            };
+            attrs == wa && pa.0 == wpa && (tex, cb) == want_bits
+        }
+        (Err(e), Err(we)) => e == we,
+        _ => false,
+    };
+    match got {
+        Ok((attrs, pa, raw)) if good => info!(
+            "mapcheck: mapping_info({}) = {:?} {}, pa {:#010x}, descriptor {:#010x} ok",
+            what,
+            attrs.mem_type(),
+            if attrs.is_writable() { "rw" } else { "ro" },
+            pa.0,
+            raw
+        ),
+        Err(e) if good => info!("mapcheck: mapping_info({what}) -> {e} ok"),
+        _ => error!("mapcheck: mapping_info({what}): expected {want:x?}, got {got:x?}"),
+    }
+    good
+}
+
+/// The memory types each frame kind allows, as `mapping_info` reports
+/// them; `mapping_info` of the task's own image, stack and kernel
+/// addresses; `cap_info` part 1 of a plain VSpace capability.
+fn map_attribute_checks(base: u32) -> bool {
+    let run = |pfn: u32, count: u32| FrameRun { pfn, count };
+    let mut ok = true;
+    // ioremap_wc: device frames as Normal uncached.
+    let wc = VirtAddr(0x4030_0000);
+    ok &= mcheck(
+        "map device frames as normal uncached (ioremap_wc)",
+        sys::map_pages(
+            VSPACE,
+            wc,
+            &[run(0x10000, 1)],
+            MapAttrs::new(MemType::NormalUncached, false),
+            DEVICE,
+        ),
+        Ok(1),
+    );
+    ok &= icheck(
+        "the write-combined sysregs page",
+        wc,
+        Ok((MapAttrs::new(MemType::NormalUncached, false), 0x1000_0000)),
+    );
+    // A DMA-style buffer: pool RAM as Normal uncached.
+    let dma = VirtAddr(0x4040_0000);
+    ok &= mcheck(
+        "map pool RAM as normal uncached",
+        sys::map_pages(
+            VSPACE,
+            dma,
+            &[run(base + 10, 1)],
+            MapAttrs::UNCACHED_RW,
+            POOL,
+        ),
+        Ok(1),
+    );
+    ok &= icheck(
+        "the uncached RAM page",
+        dma,
+        Ok((MapAttrs::UNCACHED_RW, (base + 10) << 12)),
+    );
+    let p = dma.0 as *mut u32;
+    // SAFETY: the kernel just mapped this page read-write.
+    let back = unsafe {
+        p.write_volatile(0x00DD_BA11);
+        p.read_volatile()
+    };
+    if back != 0x00DD_BA11 {
+        error!("mapcheck: the uncached page does not hold what was written");
+        ok = false;
+    }
+    // The task's own pages outside the window.
+    let local = 0u32;
+    let stack_va = VirtAddr(core::hint::black_box(&local) as *const u32 as u32 & !0xfff);
+    ok &= match sys::mapping_info(stack_va) {
+        Ok((a, _, _)) if a == MapAttrs::NORMAL_RW => {
+            info!("mapcheck: mapping_info(own stack) = normal cached rw ok");
+            true
+        }
+        other => {
+            error!("mapcheck: mapping_info(own stack) = {other:x?}");
+            false
+        }
+    };
+    let code_va = VirtAddr(map_attribute_checks as *const () as u32 & !0xfff);
+    ok &= match sys::mapping_info(code_va) {
+        Ok((a, _, _)) if a == MapAttrs::NORMAL_RO => {
+            info!("mapcheck: mapping_info(own code) = normal cached ro ok");
+            true
+        }
+        other => {
+            error!("mapcheck: mapping_info(own code) = {other:x?}");
+            false
+        }
+    };
+    ok &= icheck(
+        "a kernel address",
+        VirtAddr(0x8010_0000),
+        Err(KernelError::OutOfWindow),
+    );
+    ok &= icheck(
+        "an address never mapped",
+        VirtAddr(FAULT_ADDRESS),
+        Err(KernelError::NotMapped),
+    );
+    match sys::cap_info_limits(VSPACE) {
+        Ok((0, f)) if f == ClientFlags::NONE => {
+            info!("mapcheck: cap_info part 1 of a plain VSpace = window 0, no flags ok")
+        }
+        other => {
+            error!("mapcheck: cap_info part 1 of a plain VSpace = {other:?}");
+            ok = false;
+        }
+    }
+    ok
+}
+
+// ---------------------------------------------------------------------------
+// kmemcheck: the page-table quota (kmem_tables = 4 in the manifest) and
+// cap_info part 1 of a client capability.
+
+/// Its VSpace capability: a client capability for itself (quota 100 pages,
+/// window 300 pages, OBSERVER).
+const KM_VSPACE: CapSlot = CapSlot(0);
+const KM_POOL: CapSlot = CapSlot(1);
+/// Its task id (slot 9 of ipc-test).
+const KM_TASK_ID: u32 = 10;
+
+fn kcheck(what: &str, r: Result<u32, KernelError>, want: Result<u32, KernelError>) -> bool {
+    if r == want {
+        info!("kmemcheck: {what} -> {r:?} ok");
+        true
+    } else {
+        error!("kmemcheck: {what}: expected {want:?}, got {r:?}");
+        false
+    }
+}
+
+fn kmemcheck() -> i32 {
+    let mut ok = true;
+    match sys::cap_info(KM_VSPACE) {
+        Ok((4, KM_TASK_ID, 100)) => {
+            info!("kmemcheck: cap_info part 0 = VSpace of task {KM_TASK_ID}, quota 100 ok")
+        }
+        other => {
+            error!("kmemcheck: cap_info part 0 = {other:?}");
+            ok = false;
+        }
+    }
+    match sys::cap_info_limits(KM_VSPACE) {
+        Ok((300, f)) if f == ClientFlags::OBSERVER => {
+            info!("kmemcheck: cap_info part 1 = window 300 pages, OBSERVER ok")
+        }
+        other => {
+            error!("kmemcheck: cap_info part 1 = {other:?}");
+            ok = false;
+        }
+    }
+    let Ok((2, base, _)) = sys::cap_info(KM_POOL) else {
+        error!("kmemcheck: slot 1 is not a Pool capability");
+        return 1;
+    };
+    let rw = MapAttrs::NORMAL_RW;
+    let mib = |i: u32| VirtAddr(0x4400_0000 + (i << 20));
+    let map1 = |va: VirtAddr, frame: u32| {
+        sys::map_pages(
+            KM_VSPACE,
+            va,
+            &[FrameRun {
+                pfn: base + frame,
+                count: 1,
+            }],
+            rw,
+            KM_POOL,
+        )
+    };
+    for i in 0..4 {
+        ok &= kcheck(
+            "map one page in a new MiB (quota 4 tables)",
+            map1(mib(i), i),
+            Ok(1),
+        );
+    }
+    ok &= kcheck(
+        "map in a fifth MiB",
+        map1(mib(4), 4),
+        Err(KernelError::KernelQuotaExceeded),
+    );
+    ok &= kcheck(
+        "map 2 pages across MiBs 3 and 4",
+        sys::map_pages(
+            KM_VSPACE,
+            VirtAddr(mib(4).0 - 4096),
+            &[FrameRun {
+                pfn: base + 4,
+                count: 2,
+            }],
+            rw,
+            KM_POOL,
+        ),
+        Err(KernelError::KernelQuotaExceeded),
+    );
+    ok &= kcheck(
+        "nothing of the refused maps is mapped",
+        [mib(4), VirtAddr(mib(4).0 - 4096)]
+            .iter()
+            .map(|&va| sys::mapping_info(va).map(|_| 1))
+            .find(|r| *r != Err(KernelError::NotMapped))
+            .unwrap_or(Ok(0)),
+        Ok(0),
+    );
+    // Unmap + flush: the emptied table goes back to the quota.
+    ok &= kcheck(
+        "unmap MiB 0's page",
+        sys::unmap_pages(KM_VSPACE, mib(0), 1),
+        Ok(1),
+    );
+    ok &= kcheck(
+        "flush",
+        sys::flush_tlb(KM_VSPACE, mib(0), 1).map(|()| 0),
+        Ok(0),
+    );
+    ok &= kcheck(
+        "map in the fifth MiB after the flush",
+        map1(mib(4), 4),
+        Ok(1),
+    );
+    ok &= kcheck("touch it", touch(mib(4), 0x5EED_0004), Ok(0));
+    // Unmap without a flush: the map that needs the table reclaims it.
+    ok &= kcheck(
+        "unmap MiB 1's page",
+        sys::unmap_pages(KM_VSPACE, mib(1), 1),
+        Ok(1),
+    );
+    ok &= kcheck("map in a sixth MiB without a flush", map1(mib(5), 5), Ok(1));
+    ok &= kcheck("touch it", touch(mib(5), 0x5EED_0005), Ok(0));
+    // Emptied, then mapped into again before the flush: the table is kept.
+    ok &= kcheck(
+        "unmap MiB 2's page",
+        sys::unmap_pages(KM_VSPACE, mib(2), 1),
+        Ok(1),
+    );
+    let again = VirtAddr(mib(2).0 + 4096);
+    ok &= kcheck("map another page in MiB 2", map1(again, 6), Ok(1));
+    ok &= kcheck(
+        "flush the whole ASID",
+        sys::flush_tlb(KM_VSPACE, VirtAddr(0), FLUSH_ALL).map(|()| 0),
+        Ok(0),
+    );
+    ok &= kcheck(
+        "the page mapped before the flush is still mapped",
+        sys::mapping_info(again).map(|(_, pa, _)| (pa.0 == (base + 6) << 12) as u32),
+        Ok(1),
+    );
+    ok &= kcheck("touch it", touch(again, 0x5EED_0006), Ok(0));
+    ok &= kcheck(
+        "map in a seventh MiB (tables of MiBs 2-5 held)",
+        map1(mib(6), 7),
+        Err(KernelError::KernelQuotaExceeded),
+    );
+    if ok {
+        info!("kmemcheck: all kernel-memory checks passed");
+        0
+    } else {
+        1
+    }
+}
+
+/// Writes `value` at `va` and reads it back: `Ok(0)` if it held.
+fn touch(va: VirtAddr, value: u32) -> Result<u32, KernelError> {
+    let p = va.0 as *mut u32;
+    // SAFETY: callers pass a page the kernel just mapped read-write.
+    let back = unsafe {
+        p.write_volatile(value);
+        p.read_volatile()
+    };
+    if back == value {
+        Ok(0)
+    } else {
+        Ok(back)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// stackhog (a 1 MiB stack, used), overflow (runs off its stack), failer.
+
+/// One level of recursion with a 512-byte frame the compiler cannot drop;
+/// returns the lowest stack address reached.
+#[inline(never)]
+fn descend(depth: u32) -> u32 {
+    let mut frame = [0u8; 512];
+    frame[0] = depth as u8;
+    let frame = core::hint::black_box(&mut frame);
+    let here = frame.as_ptr() as u32;
+    if depth == 0 {
+        here
+    } else {
+        let lowest = descend(depth - 1);
+        core::hint::black_box(frame[0]);
+        lowest.min(here)
+    }
+}
+
+fn stackhog() -> i32 {
+    // A local of this frame (a `let`, so on the stack, not promoted).
+    let marker = 0u32;
+    let top = core::hint::black_box(&marker) as *const u32 as u32;
+    let lowest = descend(1650);
+    let used_kib = (top - lowest) / 1024;
+    if used_kib < 800 {
+        error!("stackhog: only {used_kib} KiB of stack used");
+        return 1;
+    }
+    info!("stackhog: recursed through {used_kib} KiB of its 1024 KiB stack");
+    0
+}
+
+fn overflow() -> i32 {
+    info!("overflow: recursing until the stack runs out");
+    let lowest = descend(1_000_000);
+    error!("overflow: recursed down to {lowest:#010x} without a fault");
+    1
+}
+
+fn failer() -> i32 {
+    info!("failer: exiting with code 3 on purpose");
+    3
 }
 
 // ---------------------------------------------------------------------------

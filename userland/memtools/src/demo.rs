@@ -3,7 +3,7 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-use ipc::IoMemType;
+use abi::MemType;
 use log::{error, info};
 use userlib::mem;
 
@@ -76,7 +76,7 @@ pub fn run() -> i32 {
     );
 
     // ioremap of the device this client was granted.
-    let io = match client.ioremap(abi::PhysAddr(SYSREGS), 4096, IoMemType::Device) {
+    let io = match client.ioremap(abi::PhysAddr(SYSREGS), 4096, MemType::Device) {
         Ok(m) => m,
         Err(e) => return fail("ioremap(sysregs)", e),
     };

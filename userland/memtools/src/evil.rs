@@ -16,7 +16,7 @@ use core::fmt::Debug;
 use abi::{MessageTag, Pfn, PhysAddr, VirtAddr, PAGE_SIZE};
 use ipc::{decode_response, BoundedVec, Opcode, Response, HEADER_SIZE, PROTOCOL_VERSION};
 use log::{error, info};
-use memclient::{ClientError, ErrorCode, IoMemType, PageRun, VmallocFlags, VmapFlags, VmapSource};
+use memclient::{ClientError, ErrorCode, MemType, PageRun, VmallocFlags, VmapFlags, VmapSource};
 use userlib::{mem, sys};
 
 use crate::stress::{fill, verify, Client};
@@ -230,26 +230,62 @@ fn raw_requests(c: &mut Checks) {
     );
 }
 
-/// The innocent client's area, from the vmallocinfo listing.
-fn find_tagged(client: &Client, tag: u32) -> Result<Option<VirtAddr>, ClientError> {
-    let mut found = None;
-    client.info_all(|r| {
-        if r.caller == tag {
-            found = Some(r.start);
-        }
-    })?;
-    Ok(found)
+/// Pages probed from the start of the window when looking for the
+/// innocent client's area (it allocates first thing: it lies low).
+const PROBE_PAGES: u32 = 1024;
+/// Where evil's done marker lands: the first 64 MiB-aligned address of the
+/// window that is free (the low one is in use), and the next ones.
+const DONE_MARKER_ALIGN: u32 = 64 << 20;
+const DONE_MARKER_SPOTS: [u32; 3] = [0x4400_0000, 0x4800_0000, 0x4c00_0000];
+
+/// Whether `addr` lies in an area of another client. `Info` lists only a
+/// client's own areas, so the two clients find each other's the way any
+/// client can: a translation of an address in a foreign area is refused
+/// with `NotOwner`, of an address in no area with `NotFound`.
+fn foreign(client: &Client, addr: u32) -> Result<bool, ClientError> {
+    match client.virt_to_phys(VirtAddr(addr)) {
+        Err(ClientError::Server(ErrorCode::NotOwner)) => Ok(true),
+        Err(ClientError::Server(ErrorCode::NotFound)) | Ok(_) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
-fn wait_for_tag(client: &Client, tag: u32, present: bool) -> Result<Option<VirtAddr>, ClientError> {
-    for _ in 0..PATIENCE {
-        let found = find_tagged(client, tag)?;
-        if found.is_some() == present {
-            return Ok(found);
+/// The first page of the window in a foreign area (the innocent client's:
+/// the only other client).
+fn find_foreign(client: &Client) -> Result<Option<VirtAddr>, ClientError> {
+    let start = abi::VMALLOC_START_DEFAULT.0;
+    for page in 0..PROBE_PAGES {
+        let addr = start + page * P;
+        if foreign(client, addr)? {
+            return Ok(Some(VirtAddr(addr)));
+        }
+    }
+    Ok(None)
+}
+
+fn wait_for_foreign(client: &Client) -> Result<Option<VirtAddr>, ClientError> {
+    for _ in 0..PATIENCE / 100 {
+        if let Some(a) = find_foreign(client)? {
+            return Ok(Some(a));
         }
         sys::yield_now();
     }
     Ok(None)
+}
+
+/// Waits until `addr` is (`present`) or is no longer in a foreign area.
+fn wait_for_spot(client: &Client, spots: &[u32], present: bool) -> Result<bool, ClientError> {
+    for _ in 0..PATIENCE {
+        let mut any = false;
+        for &s in spots {
+            any |= foreign(client, s)?;
+        }
+        if any == present {
+            return Ok(true);
+        }
+        sys::yield_now();
+    }
+    Ok(false)
 }
 
 /// The hostile client.
@@ -293,9 +329,31 @@ pub fn run() -> i32 {
         ErrorCode::NotFound,
     );
 
-    // --- Another client's area, found through the Info listing.
-    match wait_for_tag(&client, INNOCENT_TAG, true) {
+    // --- Info lists only its own areas.
+    let Some(mine) = c.ok("vmalloc(1 page)", client.vmalloc(P)) else {
+        return 1;
+    };
+    let me = mem::badge(MEMSERVER).unwrap_or(0);
+    let (mut listed, mut others) = (0u32, 0u32);
+    let listing = client.info_all(|r| {
+        listed += 1;
+        if r.owner != me {
+            others += 1;
+        }
+    });
+    if listing.is_ok() && listed >= 1 && others == 0 {
+        info!("evil: info lists only its own areas ({listed}) ok");
+    } else {
+        c.wrong += 1;
+        error!("evil: info listed {listed} areas, {others} of other clients: {listing:?}");
+    }
+    drop(mine);
+
+    // --- Another client's area, found by probing (NotOwner).
+    let mut innocent_at = None;
+    match wait_for_foreign(&client) {
         Ok(Some(theirs)) => {
+            innocent_at = Some(theirs);
             info!(
                 "evil: found the innocent client's area at {:#010x}",
                 theirs.0
@@ -382,7 +440,7 @@ pub fn run() -> i32 {
     );
 
     // --- ioremap of what is not a granted device.
-    let io = |phys, size| client.ioremap(PhysAddr(phys), size, IoMemType::Device);
+    let io = |phys, size| client.ioremap(PhysAddr(phys), size, MemType::Device);
     c.expect(
         "ioremap(RAM 0x68000000)",
         io(0x6800_0000, P),
@@ -413,6 +471,25 @@ pub fn run() -> i32 {
         io(0xffff_f000, 2 * P),
         ErrorCode::InvalidSize,
     );
+    c.expect(
+        "ioremap(sysregs, NormalCached) (a device is never cached)",
+        client.ioremap(PhysAddr(GRANTED), P, MemType::NormalCached),
+        ErrorCode::PermissionDenied,
+    );
+    if let Some(wc) = c.ok(
+        "ioremap(sysregs, NormalUncached)",
+        client.ioremap(PhysAddr(GRANTED), P, MemType::NormalUncached),
+    ) {
+        match mem::mapped_type(wc.addr()) {
+            Ok(MemType::NormalUncached) => {
+                info!("evil: ioremap(sysregs, NormalUncached) maps Normal uncached ok")
+            }
+            other => {
+                c.wrong += 1;
+                error!("evil: ioremap(sysregs, NormalUncached) mapped as {other:?}");
+            }
+        }
+    }
 
     // --- Wrong kinds and vmap of frames not ours.
     let (Some(dev), Some(area)) = (
@@ -512,10 +589,16 @@ pub fn run() -> i32 {
     // to check and free it (the overrun below reclaims everything of ours).
     let done = c.ok(
         "vmalloc(done marker)",
-        client.vmalloc_with(P, P, VmallocFlags::NONE, EVIL_DONE_TAG),
+        client.vmalloc_with(P, DONE_MARKER_ALIGN, VmallocFlags::NONE, EVIL_DONE_TAG),
     );
-    if done.is_some() && !matches!(wait_for_tag(&client, INNOCENT_TAG, false), Ok(None)) {
-        error!("evil: the innocent client never freed its area");
+    if done.is_some() {
+        let freed = match innocent_at {
+            Some(theirs) => matches!(wait_for_spot(&client, &[theirs.0], false), Ok(true)),
+            None => false,
+        };
+        if !freed {
+            error!("evil: the innocent client never freed its area");
+        }
     }
 
     // --- Write one word past the end of an area: the guard page.
@@ -559,8 +642,8 @@ pub fn innocent() -> i32 {
         area.addr().0,
         area.addr().0 + area.size()
     );
-    match wait_for_tag(&client, EVIL_DONE_TAG, true) {
-        Ok(Some(_)) => {}
+    match wait_for_spot(&client, &DONE_MARKER_SPOTS, true) {
+        Ok(true) => {}
         other => {
             error!("innocent: evil never said it was done: {other:?}");
             return 1;
@@ -595,6 +678,10 @@ pub fn exhaust() -> i32 {
     }
 }
 
+/// Spacing of the window-exhaustion spacers: two 4 MiB aliases (with
+/// their guard pages) never fit between two of them.
+const SPACER_ALIGN: u32 = 8 << 20;
+
 fn free_pages(client: &Client) -> Result<u32, &'static str> {
     client
         .stats()
@@ -609,8 +696,19 @@ fn exhaust_inner(client: &Client) -> Result<(), &'static str> {
     let mut areas = Vec::with_capacity(1024);
 
     // The window: alias one 4 MiB DMA buffer over and over (vmap uses
-    // window space but no frames) until no range is left.
+    // window space but no frames) until no range is left. The client's
+    // window quota is the whole window (guard pages count in both), so
+    // 1-page spacers every 8 MiB first leave holes no 4 MiB alias fits
+    // into: the window runs out while the quota still has room.
     let dma = client.dma_alloc(1024).map_err(|_| "dma_alloc(1024)")?;
+    let mut spacers = Vec::with_capacity(32);
+    while spacers.len() < 32 {
+        match client.vmalloc_with(P, SPACER_ALIGN, VmallocFlags::NONE, 0x5bac_e000) {
+            Ok(a) => spacers.push(a),
+            Err(ClientError::Server(ErrorCode::NoVirtualSpace)) => break,
+            Err(_) => return Err("vmalloc(spacer)"),
+        }
+    }
     let err = loop {
         match client.vmap(VmapSource::Dma { addr: dma.addr() }, VmapFlags::NONE) {
             Ok(a) if aliases.len() < 256 => aliases.push(a),
@@ -634,6 +732,9 @@ fn exhaust_inner(client: &Client) -> Result<(), &'static str> {
     }
     for a in aliases.drain(..) {
         client.vunmap(a).map_err(|_| "vunmap")?;
+    }
+    for a in spacers.drain(..) {
+        client.vfree(a).map_err(|_| "vfree(spacer)")?;
     }
     client.dma_free(dma).map_err(|_| "dma_free")?;
 

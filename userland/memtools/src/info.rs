@@ -83,8 +83,8 @@ pub fn print_all(label: &str) -> Result<(), memclient::ClientError> {
     );
     for u in stats.clients.iter() {
         info!(
-            "{label}: client {} holds {} areas, {} pages (quota {})",
-            u.client, u.areas, u.pages, u.quota_pages
+            "{label}: client {} holds {} areas, {} pages (quota {}), {} window pages (quota {})",
+            u.client, u.areas, u.pages, u.quota_pages, u.window_pages, u.quota_window_pages
         );
     }
     Ok(())

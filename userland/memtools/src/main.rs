@@ -3,17 +3,21 @@
 //! `mod tool`). Every client talks to the server through capability slot 0.
 //!
 //! The argument's low byte is the role; the bits above it are a parameter
-//! of the role (the stress suite's random seed), so several tasks of one
-//! role can differ without new role numbers.
+//! of the role (the stress suite's and the fuzzer's random seed, the
+//! instance number of a kmem hog or victim), so several tasks of one role
+//! can differ without new role numbers.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
 mod bench;
+mod checks;
 mod demo;
 mod evil;
+mod fuzz;
 mod info;
+mod isolation;
 mod stress;
 
 use abi::CapSlot;
@@ -33,6 +37,18 @@ const EVIL: u32 = 4;
 const BENCH: u32 = 5;
 const INNOCENT: u32 = 6;
 const EXHAUST: u32 = 7;
+const ISOLATION_WRITER: u32 = 8;
+const ISOLATION_SCANNER: u32 = 9;
+const WINDOW_HOG: u32 = 10;
+const WINDOW_VICTIM: u32 = 11;
+const KMEM_HOG: u32 = 12;
+const KMEM_VICTIM: u32 = 13;
+const DMA_ATTRS: u32 = 14;
+const FAULT_CLIENT: u32 = 15;
+const EXIT_NONZERO: u32 = 16;
+const DEEP_STACK: u32 = 17;
+const STACK_OVERFLOW: u32 = 18;
+const FUZZ: u32 = 19;
 
 #[no_mangle]
 pub fn task_main(arg: u32) -> i32 {
@@ -47,6 +63,18 @@ pub fn task_main(arg: u32) -> i32 {
         BENCH => bench::run(),
         INNOCENT => evil::innocent(),
         EXHAUST => evil::exhaust(),
+        ISOLATION_WRITER => isolation::writer(),
+        ISOLATION_SCANNER => isolation::scanner(),
+        WINDOW_HOG => isolation::window_hog(),
+        WINDOW_VICTIM => isolation::window_victim(),
+        KMEM_HOG => isolation::kmem_hog(param),
+        KMEM_VICTIM => isolation::kmem_victim(param),
+        DMA_ATTRS => checks::dma_attrs(),
+        FAULT_CLIENT => checks::fault_client(),
+        EXIT_NONZERO => checks::exit_nonzero(),
+        DEEP_STACK => checks::deep_stack(),
+        STACK_OVERFLOW => checks::stack_overflow(),
+        FUZZ => fuzz::run(param),
         other => {
             error!("unknown role {other}");
             2

@@ -50,6 +50,6 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     if let Some(at) = info.location() {
         let _ = write!(line, " (at {}:{})", at.file(), at.line());
     }
-    sys::log(line.as_bytes());
+    line.log();
     sys::exit(101)
 }

@@ -42,3 +42,29 @@ pub type Client = MemClient<KernelTransport>;
 pub fn client(ep: CapSlot) -> Client {
     MemClient::new(KernelTransport::new(ep))
 }
+
+/// This task's badge on the memory-server endpoint in slot `ep` (the
+/// server's name for it: `AreaRecord::owner`, `ClientUsage::client`).
+pub fn badge(ep: CapSlot) -> Result<u32, KernelError> {
+    match sys::cap_info(ep)? {
+        (1, badge, _) => Ok(badge),
+        _ => Err(KernelError::WrongCapabilityType),
+    }
+}
+
+/// This task's own row of the server's `Stats`: areas, pages and window
+/// pages held, and both quotas. `None` if the server did not list it.
+pub fn own_usage(
+    client: &Client,
+    ep: CapSlot,
+) -> Result<Option<ipc::ClientUsage>, memclient::ClientError> {
+    let me = badge(ep).map_err(memclient::ClientError::Transport)?;
+    let stats = client.stats()?;
+    Ok(stats.clients.iter().find(|u| u.client == me).copied())
+}
+
+/// How the kernel mapped this task's page at `addr`: the memory type it
+/// installed (read back from the descriptor with `mapping_info`).
+pub fn mapped_type(addr: abi::VirtAddr) -> Result<abi::MemType, KernelError> {
+    sys::mapping_info(addr).map(|(attrs, _, _)| attrs.mem_type())
+}

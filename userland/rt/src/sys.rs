@@ -4,8 +4,8 @@
 use core::arch::asm;
 
 use abi::{
-    Badge, CapSlot, FrameRun, IpcBuffer, KernelError, MapAttrs, MessageTag, Syscall, VirtAddr,
-    IPC_BUFFER_VADDR,
+    Badge, CapSlot, ClientFlags, FrameRun, IpcBuffer, KernelError, MapAttrs, MessageTag, PhysAddr,
+    Syscall, VirtAddr, CAP_INFO_BASIC, CAP_INFO_LIMITS, IPC_BUFFER_VADDR,
 };
 
 /// Raw call: returns r0..r3.
@@ -169,10 +169,36 @@ pub fn read_counter() -> (u64, u32) {
     ((r[2] as u64) << 32 | r[1] as u64, r[3])
 }
 
-/// What a capability slot holds: (type number, parameter, parameter).
+/// What a capability slot holds: (type number, parameter, parameter)
+/// (`cap_info` part [`CAP_INFO_BASIC`]).
 pub fn cap_info(slot: CapSlot) -> Result<(u32, u32, u32), KernelError> {
-    let r = check(syscall(Syscall::CapInfo, [slot.0, 0, 0, 0, 0, 0]))?;
+    let r = check(syscall(
+        Syscall::CapInfo,
+        [slot.0, CAP_INFO_BASIC, 0, 0, 0, 0],
+    ))?;
     Ok((r[1], r[2], r[3]))
+}
+
+/// A VSpace capability's client limits (`cap_info` part
+/// [`CAP_INFO_LIMITS`]): (window quota in pages, client flags).
+/// `InvalidArgument` for any other kind of capability.
+pub fn cap_info_limits(slot: CapSlot) -> Result<(u32, ClientFlags), KernelError> {
+    let r = check(syscall(
+        Syscall::CapInfo,
+        [slot.0, CAP_INFO_LIMITS, 0, 0, 0, 0],
+    ))?;
+    // The kernel only reports flags this ABI knows; anything else would be
+    // a newer kernel's right this task cannot use.
+    Ok((r[2], ClientFlags::from_bits(r[3]).unwrap_or_default()))
+}
+
+/// How the caller's own page at `vaddr` is mapped: (attributes, physical
+/// address of the page, raw short-descriptor entry). `NotMapped` if
+/// nothing is mapped there, `OutOfWindow` for a kernel address.
+pub fn mapping_info(vaddr: VirtAddr) -> Result<(MapAttrs, PhysAddr, u32), KernelError> {
+    let r = check(syscall(Syscall::MappingInfo, [vaddr.0, 0, 0, 0, 0, 0]))?;
+    let attrs = MapAttrs::from_raw(r[1]).ok_or(KernelError::InvalidArgument)?;
+    Ok((attrs, PhysAddr(r[2]), r[3]))
 }
 
 /// Any number in r7 (the typed wrappers above use it; tests of

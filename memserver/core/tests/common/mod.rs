@@ -7,26 +7,51 @@ use buddy::{Block, BuddyError, BuddyPool};
 use memcore::{FrameAllocator, MapAttrs, MapError, Mapper, OwnerId, VaRange};
 use std::collections::BTreeMap;
 
+/// What a frame holds before anything zeroed it: the previous owner's
+/// (or the kernel's, or the server's) data, as far as a client can tell.
+pub const STALE: u32 = 0xdead_beef;
+
 /// Page tables of every owner, plus fault injection: the `fail_at`-th
-/// fallible operation (map or zero, counting from 1) fails.
+/// fallible operation (map or zero, counting from 1) fails with kernel
+/// error number `fail_with` (99, an unknown one, unless set). Frame
+/// contents are modelled as one word per frame: [`STALE`] until zeroed or
+/// written through a mapping.
 #[derive(Default)]
 pub struct FakeMapper {
     pub ptes: BTreeMap<(u32, u32), (u32, MapAttrs)>,
     pub ops: u64,
     pub fail_at: Option<u64>,
+    pub fail_with: Option<u32>,
     pub flushes: u32,
     pub flushed_pages: u64,
     pub zeroed: u64,
     pub violations: Vec<String>,
+    /// Frame → the word it holds (absent: [`STALE`]).
+    pub contents: BTreeMap<u32, u32>,
 }
 
 impl FakeMapper {
     fn step(&mut self) -> Result<(), MapError> {
         self.ops += 1;
         if self.fail_at == Some(self.ops) {
-            Err(MapError(99))
+            Err(MapError(self.fail_with.unwrap_or(99)))
         } else {
             Ok(())
+        }
+    }
+    /// What `owner` reads at `va` (`None`: not mapped).
+    pub fn read(&self, owner: OwnerId, va: VirtAddr) -> Option<u32> {
+        let pfn = self.lookup(owner, va)?;
+        Some(self.contents.get(&pfn).copied().unwrap_or(STALE))
+    }
+    /// `owner` writes `word` at `va`; false if not mapped writable.
+    pub fn write(&mut self, owner: OwnerId, va: VirtAddr, word: u32) -> bool {
+        match self.ptes.get(&(owner.0, va.0 >> PAGE_SHIFT)) {
+            Some(&(pfn, attrs)) if attrs.is_writable() => {
+                self.contents.insert(pfn, word);
+                true
+            }
+            _ => false,
         }
     }
     pub fn is_mapped(&self, owner: OwnerId, va: VirtAddr) -> bool {
@@ -70,9 +95,12 @@ impl Mapper for FakeMapper {
         self.flushes += 1;
         self.flushed_pages += ranges.iter().map(|r| u64::from(r.pages())).sum::<u64>();
     }
-    fn zero_frames(&mut self, _pfn: Pfn, count: u32) -> Result<(), MapError> {
+    fn zero_frames(&mut self, pfn: Pfn, count: u32) -> Result<(), MapError> {
         self.step()?;
         self.zeroed += u64::from(count);
+        for f in pfn.0..pfn.0 + count {
+            self.contents.insert(f, 0);
+        }
         Ok(())
     }
 }

@@ -3,15 +3,18 @@
 //! between `memclient` and the [`Server`].
 #![allow(dead_code)]
 
+mod fake_mapper;
+
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
-use abi::{Pfn, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
+use abi::{Pfn, VirtAddr, PAGE_SIZE};
 use buddy::BuddyPool;
 use ipc::{decode_response, encode_request, Request, Response, MAX_MESSAGE_SIZE};
 use memclient::{KernelError, MemClient, Transport};
 use memserver::*;
+
+pub use fake_mapper::*;
 
 /// RAM on vexpress-a9: 512 MiB at 0x6000_0000.
 pub const RAM: PhysRange = PhysRange::new(0x6000_0000, 512 << 20);
@@ -26,157 +29,11 @@ pub const VIRTIO: PhysRange = PhysRange::new(0x1001_3000, 0x200);
 pub const UNGRANTED: PhysRange = PhysRange::new(0x1001_1000, 0x1000);
 
 pub const DEV_CLIENT: ClientId = ClientId(1);
+/// The client with the observer right (sees every client in Info/Stats).
+pub const OBSERVER: ClientId = DEV_CLIENT;
 pub const PLAIN_CLIENT: ClientId = ClientId(2);
 pub const SMALL_CLIENT: ClientId = ClientId(3);
-pub const SMALL_QUOTA: Quota = Quota {
-    max_pages: 16,
-    max_areas: 4,
-};
-
-/// One recorded PTE.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Pte {
-    pub pfn: u32,
-    pub attrs: MapAttrs,
-}
-
-/// The kernel's page tables, recorded: PTEs per (owner, virtual page).
-/// Checks what the real kernel would refuse (outside the window, mapping
-/// over a PTE, unmapping a missing one) plus the server's own promise that
-/// a pool frame is mapped in at most one client's space.
-#[derive(Debug, Default)]
-pub struct FakeMapper {
-    pub ptes: BTreeMap<(u32, u32), Pte>,
-    /// Pool frame → the (owner, virtual page) slots mapping it.
-    pub users: BTreeMap<u32, BTreeSet<(u32, u32)>>,
-    pub window: (u32, u32),
-    pub pool: (u32, u32),
-    pub flushes: u32,
-    pub flushed_pages: u64,
-    pub zeroed_frames: u64,
-    pub map_calls: u32,
-    /// Fail the map call with this index (counting `map_calls`).
-    pub fail_map_at: Option<u32>,
-    pub violations: Vec<String>,
-}
-
-impl FakeMapper {
-    pub fn new(window: &VmapConfig, pool_first: u32, pool_pages: u32) -> Self {
-        Self {
-            window: (window.start.0, window.end.0),
-            pool: (pool_first, pool_first + pool_pages),
-            ..Self::default()
-        }
-    }
-
-    pub fn pte_count(&self) -> usize {
-        self.ptes.len()
-    }
-
-    pub fn ptes_of(&self, owner: u32) -> usize {
-        self.ptes.range((owner, 0)..(owner + 1, 0)).count()
-    }
-
-    pub fn pte(&self, owner: u32, va: u32) -> Option<&Pte> {
-        self.ptes.get(&(owner, va >> PAGE_SHIFT))
-    }
-
-    fn in_pool(&self, pfn: u32) -> bool {
-        (self.pool.0..self.pool.1).contains(&pfn)
-    }
-}
-
-impl Mapper for FakeMapper {
-    fn map(
-        &mut self,
-        owner: OwnerId,
-        va: VirtAddr,
-        pfn: Pfn,
-        count: u32,
-        attrs: MapAttrs,
-    ) -> Result<(), MapError> {
-        let call = self.map_calls;
-        self.map_calls += 1;
-        if self.fail_map_at == Some(call) {
-            return Err(MapError(70));
-        }
-        let end = u64::from(va.0) + u64::from(count) * u64::from(PAGE_SIZE);
-        if count == 0
-            || !va.is_page_aligned()
-            || va.0 < self.window.0
-            || end > u64::from(self.window.1)
-        {
-            self.violations
-                .push(format!("map outside the window: {va:?} + {count}"));
-            return Err(MapError(1));
-        }
-        let first = va.0 >> PAGE_SHIFT;
-        // All or nothing, as the kernel validates before writing.
-        for i in 0..count {
-            if self.ptes.contains_key(&(owner.0, first + i)) {
-                self.violations
-                    .push(format!("double map at page {:#x} of {owner:?}", first + i));
-                return Err(MapError(8));
-            }
-            let frame = pfn.0 + i;
-            if self.in_pool(frame) {
-                if let Some(other) = self
-                    .users
-                    .get(&frame)
-                    .and_then(|u| u.iter().find(|(o, _)| *o != owner.0))
-                {
-                    self.violations.push(format!(
-                        "frame {frame:#x} of {owner:?} already mapped by client {}",
-                        other.0
-                    ));
-                    return Err(MapError(9));
-                }
-            }
-        }
-        for i in 0..count {
-            let frame = pfn.0 + i;
-            self.ptes
-                .insert((owner.0, first + i), Pte { pfn: frame, attrs });
-            if self.in_pool(frame) {
-                self.users
-                    .entry(frame)
-                    .or_default()
-                    .insert((owner.0, first + i));
-            }
-        }
-        Ok(())
-    }
-
-    fn unmap(&mut self, owner: OwnerId, va: VirtAddr, count: u32) {
-        let first = va.0 >> PAGE_SHIFT;
-        for i in 0..count {
-            match self.ptes.remove(&(owner.0, first + i)) {
-                Some(pte) => {
-                    if let Some(u) = self.users.get_mut(&pte.pfn) {
-                        u.remove(&(owner.0, first + i));
-                        if u.is_empty() {
-                            self.users.remove(&pte.pfn);
-                        }
-                    }
-                }
-                None => self.violations.push(format!(
-                    "unmap of a missing PTE at page {:#x} of {owner:?}",
-                    first + i
-                )),
-            }
-        }
-    }
-
-    fn flush_tlb(&mut self, ranges: &[VaRange]) {
-        self.flushes += 1;
-        self.flushed_pages += ranges.iter().map(|r| u64::from(r.pages())).sum::<u64>();
-    }
-
-    fn zero_frames(&mut self, _pfn: Pfn, count: u32) -> Result<(), MapError> {
-        self.zeroed_frames += u64::from(count);
-        Ok(())
-    }
-}
+pub const SMALL_QUOTA: Quota = Quota::new(16, 4, 40);
 
 /// A pool of `pages` frames from [`POOL_BASE_PFN`].
 pub fn pool(pages: u32) -> BuddyPool {
@@ -192,7 +49,8 @@ pub fn config(window: VmapConfig) -> ServerConfig {
     cfg.clients.push(
         ClientConfig::new(DEV_CLIENT, Quota::UNLIMITED)
             .with_device(UART)
-            .with_device(VIRTIO),
+            .with_device(VIRTIO)
+            .with_observer(true),
     );
     cfg.clients
         .push(ClientConfig::new(PLAIN_CLIENT, Quota::UNLIMITED));
@@ -298,3 +156,4 @@ pub fn bytes(seq: u32, request: &Request) -> Vec<u8> {
     buf.truncate(len);
     buf
 }
+pub mod driver;
