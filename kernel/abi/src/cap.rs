@@ -100,6 +100,74 @@ impl EndpointRights {
     }
 }
 
+/// What a device is for, as the boot manifest names it. The board layer
+/// resolves a role to an address, a size and an interrupt, so neither the
+/// manifest nor any task names a board address. Numbers are ABI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum DeviceRole {
+    /// The console UART (PL011 on both QEMU boards).
+    Console = 1,
+    /// The real-time clock (PL031 on both QEMU boards).
+    Rtc = 2,
+    /// The motherboard system registers (vexpress-a9 only).
+    Sysregs = 3,
+    /// A virtio-mmio transport; the instance is its slot (0 = the one
+    /// QEMU's `virtio-mmio-bus.0` names).
+    VirtioMmio = 4,
+    /// A dual timer (SP804 on vexpress-a9).
+    Timer = 5,
+}
+
+impl DeviceRole {
+    /// Decodes a role number.
+    pub const fn from_u8(n: u8) -> Option<Self> {
+        Some(match n {
+            1 => DeviceRole::Console,
+            2 => DeviceRole::Rtc,
+            3 => DeviceRole::Sysregs,
+            4 => DeviceRole::VirtioMmio,
+            5 => DeviceRole::Timer,
+            _ => return None,
+        })
+    }
+}
+
+/// r3 of `cap_info` part 1 on a Device capability: which device it is and
+/// where its registers start inside the capability's first frame.
+///
+/// ```text
+/// bits 0-11   offset of the registers in the first frame (bytes)
+/// bits 16-23  DeviceRole number (0 = a raw range the manifest gave)
+/// bits 24-31  instance (virtio-mmio slot)
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[repr(transparent)]
+pub struct DeviceInfo(pub u32);
+
+impl DeviceInfo {
+    /// Packs a role, an instance and a register offset (< 4096).
+    pub const fn new(role: Option<DeviceRole>, instance: u8, offset: u32) -> Self {
+        let role = match role {
+            Some(r) => r as u32,
+            None => 0,
+        };
+        Self((offset & 0xfff) | role << 16 | (instance as u32) << 24)
+    }
+    /// The role, if the capability was made for one.
+    pub const fn role(self) -> Option<DeviceRole> {
+        DeviceRole::from_u8((self.0 >> 16) as u8)
+    }
+    /// The instance (virtio-mmio slot).
+    pub const fn instance(self) -> u8 {
+        (self.0 >> 24) as u8
+    }
+    /// Offset of the registers in the first frame.
+    pub const fn offset(self) -> u32 {
+        self.0 & 0xfff
+    }
+}
+
 /// What the boot manifest says about a memory-server client, carried in
 /// the VSpace capability the server holds for it (`cap_info` part 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -148,6 +216,18 @@ mod tests {
         assert!(send_recv.contains(EndpointRights::NONE));
         assert_eq!(EndpointRights::from_bits(0b1000), None);
         assert_eq!(EndpointRights::from_bits(0b111).map(|r| r.bits()), Some(7));
+    }
+
+    #[test]
+    fn device_info_packs() {
+        let d = DeviceInfo::new(Some(DeviceRole::VirtioMmio), 3, 0x600);
+        assert_eq!(d.role(), Some(DeviceRole::VirtioMmio));
+        assert_eq!((d.instance(), d.offset()), (3, 0x600));
+        assert_eq!(DeviceInfo::new(None, 0, 0).role(), None);
+        for n in 1..=5 {
+            assert_eq!(DeviceRole::from_u8(n).map(|r| r as u8), Some(n));
+        }
+        assert_eq!(DeviceRole::from_u8(6), None);
     }
 
     #[test]

@@ -21,11 +21,13 @@ pub mod msg;
 pub mod syscall;
 
 pub use addr::{Pfn, PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
-pub use cap::{Badge, CapSlot, CapType, ClientFlags, EndpointRights, IrqNumber};
+pub use cap::{
+    Badge, CapSlot, CapType, ClientFlags, DeviceInfo, DeviceRole, EndpointRights, IrqNumber,
+};
 pub use error::KernelError;
 pub use fault::{FaultKind, FaultMessage, TaskId};
 pub use ipc_buffer::{FrameRun, IpcBuffer, IPC_BUFFER_SIZE, MAX_FRAME_RUNS};
 pub use layout::{IPC_BUFFER_VADDR, VMALLOC_END_DEFAULT, VMALLOC_START_DEFAULT};
 pub use map::{MapAttrs, MemType};
 pub use msg::{Label, MessageTag, LABEL_FAULT, LABEL_KERNEL_MIN};
-pub use syscall::{Syscall, CAP_INFO_BASIC, CAP_INFO_LIMITS, FLUSH_ALL};
+pub use syscall::{Syscall, CAP_INFO_BASIC, CAP_INFO_LIMITS, FLUSH_ALL, NO_IRQ};

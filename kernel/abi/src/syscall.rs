@@ -20,9 +20,17 @@ pub const FLUSH_ALL: u32 = u32::MAX;
 
 /// `cap_info` part 0: the capability's type and its two basic parameters.
 pub const CAP_INFO_BASIC: u32 = 0;
-/// `cap_info` part 1 (VSpace capabilities): the client's window quota in
-/// pages and its [`ClientFlags`](crate::ClientFlags).
+/// `cap_info` part 1. VSpace capabilities: the client's window quota in
+/// pages and its [`ClientFlags`](crate::ClientFlags). Pool capabilities:
+/// the whole RAM of the board (first frame, frame count), kernel included,
+/// so the memory server can refuse to `ioremap` any of it. Device
+/// capabilities: r2 the device's interrupt number ([`NO_IRQ`] if none), r3
+/// a [`DeviceInfo`](crate::DeviceInfo) word (role, instance, and the offset
+/// of the registers inside the first frame).
 pub const CAP_INFO_LIMITS: u32 = 1;
+
+/// `cap_info` part 1 of a Device capability without an interrupt.
+pub const NO_IRQ: u32 = u32::MAX;
 
 /// A system call number (the value in `r7`).
 ///
