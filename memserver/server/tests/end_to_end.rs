@@ -16,7 +16,7 @@ use memserver::*;
 const POOL: u32 = 4096;
 
 fn setup() -> Rc<RefCell<TestServer>> {
-    Rc::new(RefCell::new(server_with(VmapConfig::default(), POOL)))
+    shared_server(POOL)
 }
 
 #[test]

@@ -12,10 +12,7 @@ use ipc::ErrorCode;
 use memclient::{ClientError, MemType};
 
 fn err<T: std::fmt::Debug>(r: Result<T, ClientError>) -> ErrorCode {
-    match r {
-        Err(ClientError::Server(code)) => code,
-        other => panic!("expected a server error, got {other:?}"),
-    }
+    server_error(r)
 }
 
 /// Frames the pool handed out equal frames the clients hold (after the

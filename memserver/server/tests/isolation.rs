@@ -18,14 +18,11 @@ use memserver::*;
 const POOL: u32 = 1024;
 
 fn setup() -> Rc<RefCell<TestServer>> {
-    Rc::new(RefCell::new(server_with(VmapConfig::default(), POOL)))
+    shared_server(POOL)
 }
 
 fn err<T: std::fmt::Debug>(r: Result<T, ClientError>) -> ErrorCode {
-    match r {
-        Err(ClientError::Server(code)) => code,
-        other => panic!("expected a server error, got {other:?}"),
-    }
+    server_error(r)
 }
 
 /// What must not change when a request is refused.

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use abi::{Pfn, VirtAddr, PAGE_SIZE};
 use buddy::BuddyPool;
 use ipc::{decode_response, encode_request, Request, Response, MAX_MESSAGE_SIZE};
-use memclient::{KernelError, MemClient, Transport};
+use memclient::{ClientError, KernelError, MemClient, Transport};
 use memserver::*;
 
 pub use fake_mapper::*;
@@ -157,3 +157,17 @@ pub fn bytes(seq: u32, request: &Request) -> Vec<u8> {
     buf
 }
 pub mod driver;
+
+/// A default-window server over a pool of `pages` frames, shared by the
+/// clients of one test.
+pub fn shared_server(pages: u32) -> Rc<RefCell<TestServer>> {
+    Rc::new(RefCell::new(server_with(VmapConfig::default(), pages)))
+}
+
+/// The server error a client call must have returned.
+pub fn server_error<T: std::fmt::Debug>(r: Result<T, ClientError>) -> ipc::ErrorCode {
+    match r {
+        Err(ClientError::Server(code)) => code,
+        other => panic!("expected a server error, got {other:?}"),
+    }
+}
