@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # Build, boot and test the microkernel.
 #
-#   ./run.sh                 build and boot the default system under QEMU
-#   ./run.sh test            every host test, lint, and every QEMU test
+#   ./run.sh                 build and boot the default system under QEMU (vexpress-a9)
+#   ./run.sh --board virt    options with no verb mean `run`: the same on QEMU's virt board
+#   ./run.sh test            lint, every host test, and every QEMU test on the board matrix:
+#                              vexpress      vexpress-a9, Cortex-A9, semihosting
+#                              virt-gicv2    virt, Cortex-A15, GICv2, semihosting
+#                              virt-kvmlike  virt, max (ARMv8 in AArch32), GICv3, no semihosting,
+#                                            with the KVM-safety plugin (tools/kvmcheck): any MMIO
+#                                            access KVM could not emulate fails the test
 #   ./run.sh gdb             boot halted with a gdb stub on :1234 (prints the gdb command)
-#   ./run.sh bench           host allocator benchmarks (table + SVG plot), then the
+#   ./run.sh kvm             boot the virt kernel under KVM: qemu-system-aarch64 -M virt -enable-kvm
+#                            -cpu host,aarch64=off, on an AArch64 host with /dev/kvm whose cores run
+#                            AArch32 at EL1 (KVM_CAP_ARM_EL1_32BIT); anywhere else it prints why not
+#                            and exits 69
+#   ./run.sh bench [board options]   host allocator benchmarks (table + SVG plot), then the
 #                            kernel's IPC/map_pages costs (system=kbench) and the QEMU
 #                            client benchmark (system=bench under -icount: cost per
 #                            vmalloc/vfree/ioremap beside Linux 6.1, goals MET/NOT MET)
@@ -25,19 +35,39 @@
 #   isolation (--mem 128M), window-hog, kmem, dma-attrs, stacks, fuzz
 #             issue 10's isolation tests (see README.md, "Systems and tools")
 #   exit-fault, exit-nonzero   a client fails unexpectedly: the run exits 1
-#   ipc-test, kbench, bad-images   kernel tests and the IPC/map_pages benchmark
+#   ipc-test, irq-test (vexpress-a9 only), kbench, bad-images
+#             kernel tests and the IPC/map_pages benchmark
 #
-# Options after the verb (run, gdb, qemu-test) go to tools/runner:
+# Board options (run, gdb, qemu-test, bench, fuzz, kvm):
+#   --board vexpress-a9|virt   the board (default vexpress-a9); each has its own kernel ELF,
+#                      target/kernel-<board>.elf
+#   --gic 2|3          virt: GIC version (default 2; under KVM the host's)
+#   --cpu NAME         -cpu (default cortex-a9 / cortex-a15; e.g. max)
+#   --virtualization   virt: virtualization=on, the kernel is entered in HYP mode
+#   --no-semihosting   no -semihosting; the kernel gets semihosting=off, powers the board off
+#                      after its last line `system: exit status N`, and that line is the status
+#                      (a run that ends without it fails)
+#   --kvmcheck         load the KVM-safety plugin; a flagged MMIO access fails the run
+# Run options:
 #   --icount           -icount shift=0 (one guest instruction = 1 ns: repeatable counts)
 #   --smp N            CPUs (secondaries are parked until SMP support lands)
 #   --mem SIZE         RAM, e.g. 256M (default 512M)
 #   --append "k=v"     kernel command line (ticks=N, hz=N, mem=SIZE, selftest=...)
-#   --drive FILE       attach FILE as a virtio-blk disk (repeatable)
+#   --drive FILE       attach FILE as a virtio-blk disk on transport N (repeatable)
 #   --timeout SECS     time limit for `run` (default 300, 0 = none)
 #   -- ARGS            extra QEMU arguments
+# qemu-test options:
+#   --config NAME      run only this matrix configuration (repeatable; vexpress, virt-gicv2,
+#                      virt-kvmlike, or all); board options instead run that one configuration
+#   --jobs N           QEMU runs at once (default 2)
+#   --list             list the tests, with the boards each applies to
 #
-# Missing prerequisites (qemu-system-arm, gdb-multiarch, the armv7a-none-eabi
-# Rust target, clippy, rustfmt) are installed on first use.
+# Exit statuses: the guest's (0 success, 1 test failure, 2 kernel panic, 3 kernel fault);
+# 64 usage error; 69 `kvm` on a host that cannot run it.
+#
+# Missing prerequisites (qemu-system-arm, which also brings qemu-system-aarch64,
+# gdb-multiarch, the armv7a-none-eabi Rust target, clippy, rustfmt) are installed on first
+# use. The KVM-safety plugin needs nothing more: the qemu-plugin crate carries the API.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -84,8 +114,13 @@ lint() {
         --target armv7a-none-eabi --release -- -D warnings
 }
 
+# Options with no verb mean `run` (`./run.sh --board virt`).
 verb="${1:-run}"
-[ $# -gt 0 ] && shift
+case "$verb" in
+-h | --help) ;;
+-*) verb=run ;;
+*) if [ $# -gt 0 ]; then shift; fi ;;
+esac
 case "$verb" in
 run)
     ensure_prereqs
@@ -95,12 +130,16 @@ gdb)
     ensure_prereqs
     runner gdb --mem 512M "$@"
     ;;
+kvm)
+    ensure_prereqs
+    runner kvm --mem 512M "$@"
+    ;;
 test)
     ensure_prereqs
     lint
     say "host tests (unit + property)"
     cargo test -q
-    say "QEMU tests"
+    say "QEMU tests (board matrix)"
     runner test "$@"
     ;;
 qemu-test)
@@ -118,11 +157,12 @@ lint)
 bench)
     ensure_prereqs
     say "host benchmarks (vmbench)"
-    cargo run -q --release -p vmbench -- "$@"
+    cargo run -q --release -p vmbench
+    # Board options (e.g. --board virt) apply to the two QEMU benchmarks.
     say "QEMU kernel benchmark (system=kbench, -icount shift=0)"
-    runner run --icount --append system=kbench | grep -E 'bench:|exited'
+    runner run --icount "$@" --append system=kbench | grep -E 'bench:|exited'
     say "QEMU memory-server benchmark (system=bench, -icount shift=0)"
-    runner bench
+    runner bench "$@"
     ;;
 -h | --help | help)
     awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"

@@ -1,5 +1,5 @@
-//! The kernel console: the PL011 behind the `log` crate, with Linux-style
-//! `[seconds.micros]` timestamps from the global timer.
+//! The kernel console: the board's PL011 behind the `log` crate, with
+//! Linux-style `[seconds.micros]` timestamps from the board's clock.
 
 use core::fmt::Write;
 
@@ -7,15 +7,11 @@ use spin::Mutex;
 
 use crate::arch::irq::IrqGuard;
 use crate::drivers::pl011::Pl011;
-use crate::platform;
-use crate::time;
+use crate::{board, time};
 
-static UART: Mutex<Pl011> = Mutex::new(match platform::device_va(platform::UART0_PHYS) {
-    // SAFETY: the boot map and the kernel table map UART0 as device memory
-    // here, and the console is its only user.
-    Some(va) => unsafe { Pl011::new(va) },
-    None => panic!("uart outside the device window"),
-});
+/// The console UART; `None` until [`init`] (output before it is dropped:
+/// the board may not know its UART before it has read its device tree).
+static UART: Mutex<Option<Pl011>> = Mutex::new(None);
 
 struct KernelLogger;
 
@@ -30,6 +26,9 @@ impl log::Log for KernelLogger {
         let ns = time::now_ns();
         let _irq = IrqGuard::new();
         let mut uart = UART.lock();
+        let Some(uart) = uart.as_mut() else {
+            return;
+        };
         let _ = writeln!(
             uart,
             "[{:5}.{:06}] {:<5} {}",
@@ -41,13 +40,25 @@ impl log::Log for KernelLogger {
     }
 
     fn flush(&self) {
-        UART.lock().flush();
+        if let Some(uart) = UART.lock().as_ref() {
+            uart.flush();
+        }
     }
 }
 
-/// Brings up the UART and installs the logger.
+/// Brings up the board's console UART and installs the logger. Call after
+/// `mm::map_boot_windows` (the UART must be mapped).
 pub fn init(level: log::LevelFilter) {
-    UART.lock().init();
+    let pa = board::console();
+    let Some(va) = board::device_va(pa) else {
+        // No window covers the console: nothing can be printed at all.
+        return;
+    };
+    // SAFETY: the device windows map the console UART as device memory at
+    // `va`, and the console is its only user.
+    let uart = unsafe { Pl011::new(va) };
+    uart.init();
+    *UART.lock() = Some(uart);
     // Only fails if a logger is already set, which would be ours.
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(level);
@@ -69,11 +80,23 @@ pub fn write_fmt_raw(args: core::fmt::Arguments<'_>) {
             UART.lock()
         }
     };
-    let _ = uart.write_fmt(args);
+    if let Some(uart) = uart.as_mut() {
+        let _ = uart.write_fmt(args);
+    }
 }
 
 /// `print!` to the raw console.
 #[macro_export]
 macro_rules! kprint {
     ($($arg:tt)*) => { $crate::console::write_fmt_raw(format_args!($($arg)*)) };
+}
+
+/// Waits until the console has sent everything (before power-off).
+pub fn flush() {
+    let _irq = IrqGuard::new();
+    if let Some(uart) = UART.try_lock() {
+        if let Some(uart) = uart.as_ref() {
+            uart.flush();
+        }
+    }
 }

@@ -1,66 +1,45 @@
-//! Interrupt controller set-up and IRQ dispatch.
+//! Interrupt controller set-up and IRQ dispatch (the controller is the
+//! board's: `board::IrqChip`).
 
 use log::warn;
-use spin::Once;
 
-use crate::drivers::gic::{self, Gic};
-use crate::{platform, time};
+use crate::{board, time};
 
-static GIC: Once<Gic> = Once::new();
-
-/// Initialises the GIC and enables the tick interrupt.
+/// Initialises the interrupt controller and enables the tick interrupt.
+/// Returns the number of interrupt lines.
 pub fn init() -> u32 {
-    let gic = GIC.call_once(|| {
-        let (Some(dist), Some(cpu)) = (
-            platform::device_va(platform::GICD_PHYS),
-            platform::device_va(platform::GICC_PHYS),
-        ) else {
-            panic!("gic outside the device window");
-        };
-        // SAFETY: both addresses are the kernel's device mappings of the
-        // GIC, and this `Once` is the only owner.
-        unsafe { Gic::new(dist, cpu) }
-    });
-    gic.init();
-    gic.enable(platform::IRQ_PRIVATE_TIMER);
-    gic.lines()
+    let chip = board::irq_chip();
+    chip.init();
+    chip.enable(board::tick_irq());
+    chip.lines()
 }
 
 /// Enables delivery of `irq` (a task bound or acknowledged it).
 pub fn enable(irq: u32) {
-    if let Some(gic) = GIC.get() {
-        gic.enable(irq);
-    }
+    board::irq_chip().enable(irq);
 }
 
 /// Masks `irq` at the distributor.
 pub fn disable(irq: u32) {
-    if let Some(gic) = GIC.get() {
-        gic.disable(irq);
-    }
+    board::irq_chip().disable(irq);
 }
 
 /// Handles every pending interrupt: the tick here, anything else through
 /// `device` (which returns whether a task handles it). Returns whether a
 /// tick was counted.
 pub fn dispatch(device: &mut dyn FnMut(u32) -> bool) -> bool {
-    let Some(gic) = GIC.get() else {
-        return false;
-    };
+    let chip = board::irq_chip();
+    let tick = board::tick_irq();
     let mut ticked = false;
-    loop {
-        let iar = gic.acknowledge();
-        let id = iar & 0x3ff;
-        if id >= gic::SPURIOUS {
-            return ticked;
-        }
-        if id == platform::IRQ_PRIVATE_TIMER {
+    while let Some((id, raw)) = chip.acknowledge() {
+        if id == tick {
             time::on_tick_irq();
             ticked = true;
         } else if !device(id) {
             warn!("irq {id}: no handler, disabling it");
-            gic.disable(id);
+            chip.disable(id);
         }
-        gic.end_of_interrupt(iar);
+        chip.end_of_interrupt(raw);
     }
+    ticked
 }

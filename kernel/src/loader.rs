@@ -9,6 +9,7 @@ use kerncore::mmu::{Access, Attributes, MemType};
 use kerncore::stack::UserStack;
 use log::{info, warn};
 
+use crate::board;
 use crate::kpool::{page_bytes, KPOOL};
 use crate::manifest::{CapSpec, System, TaskSpec, LINEAR_MAP_BASE};
 use crate::sched::{initial_context, Kernel};
@@ -49,6 +50,8 @@ pub enum LoadError {
     },
     /// `stack_pages` is 0 or above [`MAX_STACK_PAGES`].
     BadStackSize(u32),
+    /// The manifest names a device (or its interrupt) the board lacks.
+    NoDevice(board::NoDevice),
 }
 
 impl core::fmt::Display for LoadError {
@@ -69,6 +72,7 @@ impl core::fmt::Display for LoadError {
             LoadError::BadStackSize(pages) => {
                 write!(f, "bad stack size: {pages} pages (1 to {MAX_STACK_PAGES})")
             }
+            LoadError::NoDevice(e) => write!(f, "{e}"),
         }
     }
 }
@@ -212,13 +216,14 @@ fn build_caps(
                     count: mib << 8,
                 })
             }
-            CapSpec::Device { phys, pages } => {
-                if phys & 0xfff != 0 || pages == 0 {
-                    return Err(LoadError::BadCapSpec);
-                }
+            CapSpec::Dev(role, instance) => {
+                let regs = board::device(role, instance).map_err(LoadError::NoDevice)?;
+                let (first, pages) = regs.pages();
                 Some(Cap::Device {
-                    base: Pfn(phys >> 12),
+                    base: first.pfn(),
                     count: pages,
+                    irq: regs.irq.unwrap_or(abi::NO_IRQ),
+                    info: abi::DeviceInfo::new(Some(role), instance, regs.offset()),
                 })
             }
             CapSpec::VSpace(task) => Some(Cap::VSpace {
@@ -238,7 +243,13 @@ fn build_caps(
                 window_pages,
                 flags,
             }),
-            CapSpec::Irq(irq) => Some(Cap::Irq { irq }),
+            CapSpec::DevIrq(role, instance) => {
+                let regs = board::device(role, instance).map_err(LoadError::NoDevice)?;
+                let irq = regs
+                    .irq
+                    .ok_or(LoadError::NoDevice(board::NoDevice::Role(role)))?;
+                Some(Cap::Irq { irq })
+            }
             CapSpec::Empty => None,
         };
     }

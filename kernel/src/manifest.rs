@@ -6,7 +6,7 @@
 //! image, `ktest`, whose argument selects the role (the `role` numbers must
 //! match `userland/ktest/src/main.rs`).
 
-use abi::{ClientFlags, EndpointRights};
+use abi::{ClientFlags, DeviceRole, EndpointRights};
 
 use crate::images;
 
@@ -29,13 +29,11 @@ pub enum CapSpec {
     /// All remaining free RAM, also mapped linearly into the task at
     /// [`LINEAR_MAP_BASE`] (the memory server).
     AllFreeRam,
-    /// A device range.
-    Device {
-        /// Physical address (page aligned).
-        phys: u32,
-        /// Pages.
-        pages: u32,
-    },
+    /// A device by role and instance: the board resolves it to the pages
+    /// holding its registers (and `cap_info` part 1 to its interrupt and
+    /// register offset). A task naming a device its board lacks is refused
+    /// at boot.
+    Dev(DeviceRole, u8),
     /// Edit the window of the task at this index in the system.
     VSpace(u8),
     /// A VSpace capability for the memory server: the task at this index is
@@ -52,8 +50,8 @@ pub enum CapSpec {
         /// What else the client may do (e.g. `OBSERVER`).
         flags: ClientFlags,
     },
-    /// An interrupt.
-    Irq(u32),
+    /// The interrupt of a device (by role and instance, as for `Dev`).
+    DevIrq(DeviceRole, u8),
     /// An empty slot.
     Empty,
 }
@@ -133,7 +131,9 @@ pub mod role {
     pub const BENCH_CLIENT: u32 = 9;
     /// Benchmark server.
     pub const BENCH_SERVER: u32 = 10;
-    /// Drives the SP804 timer through Device + Irq capabilities.
+    /// Drives the board's timer device (SP804 on vexpress-a9; `virt` has
+    /// none, so the task is refused there) through Device + Irq
+    /// capabilities.
     pub const IRQTEST: u32 = 11;
     /// Page-table quota (`KernelQuotaExceeded`, tables given back) and
     /// `cap_info` part 1 of a client capability.
@@ -192,11 +192,9 @@ const fn client_limits(task: u8, quota_pages: u32, window_pages: u32) -> CapSpec
     }
 }
 
-/// The motherboard's system registers (the demo's ioremap target).
-const SYSREGS: CapSpec = CapSpec::Device {
-    phys: 0x1000_0000,
-    pages: 1,
-};
+/// The real-time clock (PL031 on both boards): the device the memory-server
+/// clients ioremap.
+const RTC: CapSpec = CapSpec::Dev(DeviceRole::Rtc, 0);
 
 const fn ktest(name: &'static str, role: u32, prio: u8, caps: &'static [CapSpec]) -> TaskSpec {
     TaskSpec {
@@ -235,7 +233,7 @@ static IPC_TEST: &[TaskSpec] = &[
         &[
             CapSpec::VSpace(4),
             CapSpec::PoolPages(16),
-            SYSREGS,
+            RTC,
             endpoint(0, 0, SEND),
         ],
     ),
@@ -246,19 +244,6 @@ static IPC_TEST: &[TaskSpec] = &[
     },
     ktest("spinner", role::SPINNER, 4, &[]),
     ktest("ticker", role::TICKER, 4, &[]),
-    ktest(
-        "irqtest",
-        role::IRQTEST,
-        3,
-        &[
-            CapSpec::VSpace(8),
-            CapSpec::Device {
-                phys: 0x1001_1000,
-                pages: 1,
-            },
-            CapSpec::Irq(34),
-        ],
-    ),
     // A quota of 4 page tables; its VSpace capability is a client
     // capability for itself, so it can read part 1 back.
     TaskSpec {
@@ -269,7 +254,7 @@ static IPC_TEST: &[TaskSpec] = &[
             3,
             &[
                 CapSpec::Client {
-                    task: 9,
+                    task: 8,
                     quota_pages: 100,
                     window_pages: 300,
                     flags: ClientFlags::OBSERVER,
@@ -292,6 +277,24 @@ static IPC_TEST: &[TaskSpec] = &[
 /// Run status: a task failing unexpectedly fails the run even though the
 /// root task exits 0; an expected failure does not. No supervisors: the
 /// kernel alone accounts for both.
+/// The interrupt path through a device only vexpress-a9 has (the SP804
+/// timer): on `virt` the task is refused (`board has no timer`), so this
+/// is its own system and `ipc-test` runs on every board.
+static IRQ_TEST: &[TaskSpec] = &[TaskSpec {
+    root: true,
+    supervisor: None,
+    ..ktest(
+        "irqtest",
+        role::IRQTEST,
+        2,
+        &[
+            CapSpec::VSpace(0),
+            CapSpec::Dev(DeviceRole::Timer, 0),
+            CapSpec::DevIrq(DeviceRole::Timer, 0),
+        ],
+    )
+}];
+
 static FAIL_TEST: &[TaskSpec] = &[
     TaskSpec {
         root: true,
@@ -420,10 +423,11 @@ static DEMO: &[TaskSpec] = &[
         endpoint(0, 0, RECV),
         CapSpec::AllFreeRam,
         client_of(1, 4096),
-        SYSREGS,
+        RTC,
         observer_of(2, 256),
     ]),
-    client("demo", tool::DEMO, 2, &[endpoint(0, 2, SEND)]),
+    // Its own RTC capability tells it the address to ioremap.
+    client("demo", tool::DEMO, 2, &[endpoint(0, 2, SEND), RTC]),
     client("vmallocinfo", tool::VMALLOCINFO, 3, &[endpoint(0, 3, SEND)]),
 ];
 
@@ -472,20 +476,26 @@ static STRESS: &[TaskSpec] = &[
 ];
 
 /// A hostile client beside an innocent one whose area it tries to free.
-/// The hostile one has a small quota (to overrun) and the sysregs page (so
-/// it can ask for a device it was not granted beside one it was).
+/// The hostile one has a small quota (to overrun) and the RTC granted (so
+/// it can ask for a device it was not granted beside one it was); its own
+/// capabilities name the RTC and the console (not granted at the server).
 static EVIL: &[TaskSpec] = &[
     memserver(&[
         endpoint(0, 0, RECV),
         CapSpec::AllFreeRam,
         client_of(1, 64),
-        SYSREGS,
+        RTC,
         client_of(2, 64),
     ]),
     // Overruns a guard page on purpose (the server reports and reclaims it).
     TaskSpec {
         expect_failure: true,
-        ..client("evil", tool::EVIL, 2, &[server_ep(2)])
+        ..client(
+            "evil",
+            tool::EVIL,
+            2,
+            &[server_ep(2), RTC, CapSpec::Dev(DeviceRole::Console, 0)],
+        )
     },
     client("innocent", tool::INNOCENT, 2, &[server_ep(3)]),
 ];
@@ -512,12 +522,12 @@ static MEMBENCH: &[TaskSpec] = &[
         endpoint(0, 0, RECV),
         CapSpec::AllFreeRam,
         client_of(1, 65536),
-        SYSREGS,
+        RTC,
     ]),
     // Holds 8,192 live areas with guard pages: 64 MiB and more of window.
     TaskSpec {
         kmem_tables: WINDOW_KMEM_TABLES,
-        ..client("bench", tool::BENCH, 2, &[server_ep(2)])
+        ..client("bench", tool::BENCH, 2, &[server_ep(2), RTC])
     },
 ];
 
@@ -540,21 +550,21 @@ static ISOLATION: &[TaskSpec] = &[
     },
 ];
 
-/// A hog with 64 pages of RAM and 256 pages of window, granted sysregs;
+/// A hog with 64 pages of RAM and 256 pages of window, granted the RTC;
 /// endpoint 1: the victim wakes the hog when its vmalloc is done.
 static WINDOW_HOG: &[TaskSpec] = &[
     memserver(&[
         endpoint(0, 0, RECV),
         CapSpec::AllFreeRam,
         client_limits(1, 64, 256),
-        SYSREGS,
+        RTC,
         client_of(2, 512),
     ]),
     client(
         "hog",
         tool::WINDOW_HOG,
         2,
-        &[server_ep(2), endpoint(1, 0, RECV)],
+        &[server_ep(2), endpoint(1, 0, RECV), RTC],
     ),
     client(
         "victim",
@@ -612,9 +622,9 @@ static DMA_ATTRS: &[TaskSpec] = &[
         endpoint(0, 0, RECV),
         CapSpec::AllFreeRam,
         client_of(1, 256),
-        SYSREGS,
+        RTC,
     ]),
-    client("dma-attrs", tool::DMA_ATTRS, 2, &[server_ep(2)]),
+    client("dma-attrs", tool::DMA_ATTRS, 2, &[server_ep(2), RTC]),
 ];
 
 /// A client faults and is not expected to: the run must fail.
@@ -648,7 +658,7 @@ static STACKS: &[TaskSpec] = &[
     },
 ];
 
-/// A fuzz instance (parameter: seed), granted sysregs like the others.
+/// A fuzz instance (parameter: seed), granted the RTC like the others.
 const fn fuzzer(name: &'static str, seed: u32, caps: &'static [CapSpec]) -> TaskSpec {
     TaskSpec {
         stack_pages: 32,
@@ -663,15 +673,15 @@ static FUZZ: &[TaskSpec] = &[
         endpoint(0, 0, RECV),
         CapSpec::AllFreeRam,
         client_of(1, 4096),
-        SYSREGS,
+        RTC,
         client_of(2, 4096),
-        SYSREGS,
+        RTC,
         client_of(3, 4096),
-        SYSREGS,
+        RTC,
     ]),
-    fuzzer("fuzz1", 1, &[server_ep(2)]),
-    fuzzer("fuzz2", 2, &[server_ep(3)]),
-    fuzzer("fuzz3", 3, &[server_ep(4)]),
+    fuzzer("fuzz1", 1, &[server_ep(2), RTC]),
+    fuzzer("fuzz2", 2, &[server_ep(3), RTC]),
+    fuzzer("fuzz3", 3, &[server_ep(4), RTC]),
 ];
 
 /// Not an ELF file at all.
@@ -722,6 +732,11 @@ pub static SYSTEMS: &[System] = &[
         name: "ipc-test",
         about: "IPC, capabilities, map calls, faults and preemption under test",
         tasks: IPC_TEST,
+    },
+    System {
+        name: "irq-test",
+        about: "a task drives the board's timer device through Device and Irq capabilities (vexpress-a9: virt has no timer device)",
+        tasks: IRQ_TEST,
     },
     System {
         name: "bad-images",
@@ -858,13 +873,12 @@ pub mod blk {
     pub const NOGRANT: u32 = 3;
 }
 
-/// The virtio-mmio transports of vexpress-a9 (all four in one page).
-const VIRTIO_MMIO: CapSpec = CapSpec::Device {
-    phys: 0x1001_3000,
-    pages: 1,
-};
-/// GIC ID of virtio-mmio transport 0 (SPI 40).
-const VIRTIO0_IRQ: u32 = 72;
+/// virtio-mmio transport `i`.
+const fn virtio(i: u8) -> CapSpec {
+    CapSpec::Dev(DeviceRole::VirtioMmio, i)
+}
+/// The interrupt of virtio-mmio transport 0 (where the disk is).
+const VIRTIO0_IRQ: CapSpec = CapSpec::DevIrq(DeviceRole::VirtioMmio, 0);
 
 const fn blk_task(name: &'static str, role: u32, prio: u8, caps: &'static [CapSpec]) -> TaskSpec {
     TaskSpec {
@@ -873,8 +887,10 @@ const fn blk_task(name: &'static str, role: u32, prio: u8, caps: &'static [CapSp
     }
 }
 
-/// Endpoint 1 is the block service. Driver: task 1, badge 2, granted the
-/// transports; client: task 2, badge 3.
+/// Endpoint 1 is the block service. Driver: task 1, badge 2, granted
+/// virtio-mmio transports 0-3 at the server and holding capabilities for
+/// them (slots 3-6: their addresses and interrupts); client: task 2,
+/// badge 3.
 macro_rules! blk_system {
     ($driver:expr, $irq:expr, $client:expr) => {
         &[
@@ -882,14 +898,25 @@ macro_rules! blk_system {
                 endpoint(0, 0, RECV),
                 CapSpec::AllFreeRam,
                 client_of(1, 1024),
-                VIRTIO_MMIO,
+                virtio(0),
+                virtio(1),
+                virtio(2),
+                virtio(3),
                 client_of(2, 256),
             ]),
             blk_task(
                 "blkdrv",
                 $driver,
                 2,
-                &[endpoint(0, 2, SEND), $irq, endpoint(1, 0, RECV)],
+                &[
+                    endpoint(0, 2, SEND),
+                    $irq,
+                    endpoint(1, 0, RECV),
+                    virtio(0),
+                    virtio(1),
+                    virtio(2),
+                    virtio(3),
+                ],
             ),
             blk_task(
                 "blkclient",
@@ -901,26 +928,20 @@ macro_rules! blk_system {
     };
 }
 
-static BLK: &[TaskSpec] = blk_system!(blk::DRIVER, CapSpec::Irq(VIRTIO0_IRQ), blk::CLIENT_DEMO);
-static BLK_TEST: &[TaskSpec] = blk_system!(
-    blk::DRIVER,
-    CapSpec::Irq(VIRTIO0_IRQ),
-    blk::CLIENT_FIRST_BOOT
-);
-static BLK_TEST2: &[TaskSpec] = blk_system!(
-    blk::DRIVER,
-    CapSpec::Irq(VIRTIO0_IRQ),
-    blk::CLIENT_SECOND_BOOT
-);
-static BLK_BENCH: &[TaskSpec] = blk_system!(
-    blk::DRIVER_BENCH,
-    CapSpec::Irq(VIRTIO0_IRQ),
-    blk::CLIENT_BENCH
-);
+static BLK: &[TaskSpec] = blk_system!(blk::DRIVER, VIRTIO0_IRQ, blk::CLIENT_DEMO);
+static BLK_TEST: &[TaskSpec] = blk_system!(blk::DRIVER, VIRTIO0_IRQ, blk::CLIENT_FIRST_BOOT);
+static BLK_TEST2: &[TaskSpec] = blk_system!(blk::DRIVER, VIRTIO0_IRQ, blk::CLIENT_SECOND_BOOT);
+static BLK_BENCH: &[TaskSpec] = blk_system!(blk::DRIVER_BENCH, VIRTIO0_IRQ, blk::CLIENT_BENCH);
 static BLK_POLL: &[TaskSpec] = blk_system!(blk::DRIVER, CapSpec::Empty, blk::CLIENT_DEMO);
 
-/// The driver's memory-server client has no Device grant.
+/// The driver's memory-server client has no Device grant; its own
+/// capability for transport 0 only tells it the address it asks for.
 static BLK_NOGRANT: &[TaskSpec] = &[
     memserver(&[endpoint(0, 0, RECV), CapSpec::AllFreeRam, client_of(1, 64)]),
-    blk_task("blkdrv", blk::NOGRANT, 2, &[endpoint(0, 2, SEND)]),
+    blk_task(
+        "blkdrv",
+        blk::NOGRANT,
+        2,
+        &[endpoint(0, 2, SEND), virtio(0)],
+    ),
 ];

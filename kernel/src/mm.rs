@@ -1,19 +1,19 @@
 //! Physical memory discovery and the kernel's own translation tables.
 //!
-//! RAM size: the `mem=` boot parameter if given, otherwise a probe that
-//! reads one word per MiB above the kernel until the bus answers with an
-//! external abort (QEMU signals a decode error for addresses no RAM backs).
-//! The vexpress-a9 board passes no device tree to an ELF kernel, so there is
-//! nothing better to ask.
+//! RAM size: the `mem=` boot parameter if given, else what the board's
+//! firmware says (the `virt` device tree), else a probe that finds the
+//! first MiB where the bus answers with an external abort or drops writes
+//! (the vexpress-a9 board passes no device tree to an ELF kernel, so there
+//! is nothing better to ask).
 //!
-//! The kernel half (TTBR1, `TTBCR.N = 1`):
+//! The kernel half (TTBR1, `TTBCR.N = 1`), the same on every board:
 //! ```text
-//!  0x8000_0000 ┬ RAM direct map, 1 MiB sections, RW, XN
-//!              │   except the MiBs holding the kernel image: 4 KiB pages
-//!              │   text RX · rodata R · data/bss RW XN · stack guards unmapped
-//!  0x8000_0000 + RAM size
-//!  0xf000_0000   motherboard peripherals (device, XN)
-//!  0xf010_0000   Cortex-A9 private region: SCU, GIC, timers (device, XN)
+//!  0x8000_0000 ┬ RAM direct map (RAM base + the board's offset), 1 MiB
+//!              │   sections, RW, XN; the MiBs holding the kernel image in
+//!              │   4 KiB pages: text RX · rodata R · data/bss RW XN ·
+//!              │   stack guards unmapped
+//!  0x8000_0000 + RAM size (at most 1 GiB)
+//!  0xf000_0000   the board's device windows, 1 MiB sections (device, XN)
 //! ```
 //! TTBR0 (`[0, 2 GiB)`) belongs to the running task; with no task it points
 //! at an all-fault table, so a stray low address faults.
@@ -27,7 +27,7 @@ use log::info;
 use spin::Mutex;
 
 use crate::arch::{barrier, cp15, trap};
-use crate::platform;
+use crate::board;
 
 extern "C" {
     static __image_start: u8;
@@ -73,12 +73,12 @@ pub fn image_layout() -> ImageLayout {
 
 /// Kernel virtual → physical for the direct map and the image.
 pub const fn kva_to_pa(va: u32) -> PhysAddr {
-    PhysAddr(va - platform::KERNEL_VIRT_OFFSET)
+    PhysAddr(va - board::layout::KERNEL_VIRT_OFFSET)
 }
 
 /// Physical → kernel virtual (direct map).
 pub const fn pa_to_kva(pa: PhysAddr) -> u32 {
-    pa.0 + platform::KERNEL_VIRT_OFFSET
+    pa.0 + board::layout::KERNEL_VIRT_OFFSET
 }
 
 /// What RAM the board has and how we know.
@@ -92,24 +92,49 @@ pub struct Ram {
     pub source: &'static str,
 }
 
+/// The board's RAM base.
+const RAM_BASE: PhysAddr = PhysAddr(board::layout::RAM_BASE);
+
 /// Finds the RAM size (see the module docs).
 pub fn discover_ram(args: &BootArgs) -> Ram {
     if let Some(bytes) = args.mem_bytes {
         return Ram {
-            base: platform::RAM_BASE,
-            size: (bytes & !(SECTION_SIZE - 1)).min(platform::RAM_MAX),
+            base: RAM_BASE,
+            size: (bytes & !(SECTION_SIZE - 1)).min(board::RAM_MAX),
             source: "mem= boot parameter",
         };
+    }
+    if let Some((base, bytes)) = board::firmware_ram() {
+        if bytes > board::RAM_MAX {
+            log::info!(
+                "RAM beyond the first {} MiB is not used (the kernel's direct map holds {} MiB)",
+                board::RAM_MAX >> 20,
+                board::RAM_MAX >> 20
+            );
+        }
+        if base == RAM_BASE && bytes >= 16 << 20 {
+            return Ram {
+                base,
+                size: (bytes & !(SECTION_SIZE - 1)).min(board::RAM_MAX),
+                source: "device tree",
+            };
+        }
+        log::warn!(
+            "device-tree memory {:#010x}+{:#x} is not usable (RAM must start at {:#010x}, 16 MiB or more): probing",
+            base.0,
+            bytes,
+            RAM_BASE.0
+        );
     }
     // The boot map covers the whole 1 GiB window, so every probe address is
     // mapped; only the bus decides. RAM is one block from its base, so
     // "RAM answers at MiB k" holds exactly for k < size: binary search for
     // the first MiB that does not answer (10 probes; probing every MiB
     // would make QEMU's host allocate all of guest RAM at boot).
-    let (mut lo, mut hi) = (16u32, platform::RAM_MAX >> 20);
+    let (mut lo, mut hi) = (16u32, board::RAM_MAX >> 20);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        let va = pa_to_kva(PhysAddr(platform::RAM_BASE.0 + (mid << 20)));
+        let va = pa_to_kva(PhysAddr(RAM_BASE.0 + (mid << 20)));
         // SAFETY: `va` is mapped by the boot table as normal memory at or
         // above 16 MiB into RAM, far above the kernel image and its stacks,
         // so nothing live is stored there; the probe restores the word.
@@ -121,7 +146,7 @@ pub fn discover_ram(args: &BootArgs) -> Ram {
     }
     let mib = lo;
     Ram {
-        base: platform::RAM_BASE,
+        base: RAM_BASE,
         size: mib << 20,
         source: "probe",
     }
@@ -231,11 +256,12 @@ pub fn init_kernel_tables(ram: &Ram) {
         l1.0[mmu::l1_index(va)] = entry;
         pa += SECTION_SIZE;
     }
-    for (va, pa) in [
-        (platform::MB_PERIPH_VIRT, platform::MB_PERIPH_PHYS),
-        (platform::A9_PRIVATE_VIRT, platform::A9_PRIVATE_PHYS),
-    ] {
-        l1.0[mmu::l1_index(va)] = entry_or_halt(L1Entry::section(pa, Attributes::KERNEL_DEVICE));
+    for w in board::windows() {
+        for i in 0..w.sections {
+            let pa = PhysAddr(w.phys.0 + (i << 20));
+            l1.0[mmu::l1_index(w.virt + (i << 20))] =
+                entry_or_halt(L1Entry::section(pa, Attributes::KERNEL_DEVICE));
+        }
     }
 
     let l1_pa = kva_to_pa(l1.0.as_ptr() as u32);
@@ -252,6 +278,33 @@ pub fn init_kernel_tables(ram: &Ram) {
         cp15::Contextidr::write(0);
         barrier::tlb_invalidate_all();
     }
+}
+
+/// Adds the board's device windows to the boot table (the boot assembly
+/// maps only RAM: on `virt` the windows come from the device tree). Called
+/// once, early in `kmain`, before any device is touched.
+pub fn map_boot_windows() {
+    let boot_l1 = &raw mut crate::arch::boot::BOOT_L1;
+    for w in board::windows() {
+        if w.virt < board::DEVICE_VIRT_BASE || w.virt + (w.sections << 20) > board::DEVICE_VIRT_END
+        {
+            panic!("device window {} outside the device range", w.name);
+        }
+        for i in 0..w.sections {
+            let pa = PhysAddr(w.phys.0 + (i << 20));
+            let entry = entry_or_halt(L1Entry::section(pa, Attributes::KERNEL_DEVICE));
+            let index = mmu::l1_index(w.virt + (i << 20));
+            // SAFETY: BOOT_L1 is the live boot table; this CPU is the only
+            // one running, the entries written are in the device range,
+            // which held fault entries (never cached in the TLB), and no
+            // Rust reference to the table exists.
+            unsafe { (*boot_l1).0[index] = entry };
+        }
+    }
+    barrier::dsb();
+    // SAFETY: only fault entries became valid; invalidating the TLB drops
+    // nothing the kernel relies on.
+    unsafe { barrier::tlb_invalidate_all() };
 }
 
 /// Switches TTBR0 to a task's table with its ASID (Linux's order for
@@ -334,7 +387,7 @@ pub fn copy_from_user(
 /// Prints the physical memory map and the kernel's virtual layout.
 pub fn print_memory_map(ram: &Ram) {
     let l = image_layout();
-    let kernel_start = platform::KERNEL_PHYS_BASE.0;
+    let kernel_start = board::layout::KERNEL_LOAD;
     let kernel_end = kva_to_pa(l.end).0;
     let ram_end = ram.base.0 + ram.size;
     info!("physical memory map:");
@@ -354,16 +407,29 @@ pub fn print_memory_map(ram: &Ram) {
         (l.rodata.1 - l.rodata.0) >> 10,
         (l.end - l.rodata.1) >> 10
     );
+    // Below the kernel: unused, except for a device tree at the RAM base.
+    let low_free = match board::reserved() {
+        Some((base, size)) if base == ram.base => (base.0 + size).min(kernel_start),
+        _ => ram.base.0,
+    };
     info!(
         "  free ram   {:#010x}-{:#010x} {:5} KiB, {:#010x}-{:#010x} {:5} MiB",
-        ram.base.0,
+        low_free,
         kernel_start - 1,
-        (kernel_start - ram.base.0) >> 10,
+        (kernel_start - low_free) >> 10,
         kernel_end,
         ram_end - 1,
         (ram_end - kernel_end) >> 20
     );
-    for (name, base, size) in platform::DEVICES {
+    if let Some((base, size)) = board::reserved() {
+        info!(
+            "  reserved   {:#010x}-{:#010x} {:5} KiB  (device tree)",
+            base.0,
+            base.0 + size - 1,
+            size.div_ceil(1024)
+        );
+    }
+    for (name, base, size) in board::devices() {
         info!(
             "  device     {:#010x}-{:#010x}            {}",
             base.0,
@@ -377,14 +443,13 @@ pub fn print_memory_map(ram: &Ram) {
         pa_to_kva(ram.base),
         pa_to_kva(ram.base) + (ram.size - 1)
     );
-    info!(
-        "  {:#010x}-{:#010x}  motherboard peripherals",
-        platform::MB_PERIPH_VIRT,
-        platform::MB_PERIPH_VIRT + SECTION_SIZE - 1
-    );
-    info!(
-        "  {:#010x}-{:#010x}  cortex-a9 private region",
-        platform::A9_PRIVATE_VIRT,
-        platform::A9_PRIVATE_VIRT + SECTION_SIZE - 1
-    );
+    for w in board::windows() {
+        info!(
+            "  {:#010x}-{:#010x}  {} ({:#010x})",
+            w.virt,
+            w.virt + (w.sections << 20) - 1,
+            w.name,
+            w.phys.0
+        );
+    }
 }

@@ -22,6 +22,10 @@ use crate::semihosting::ExitStatus;
 use crate::task::{Endpoint, State, Task, MAX_ENDPOINTS, MAX_TASKS};
 use crate::{interrupts, mm};
 
+/// Interrupt IDs a task may handle: every GIC ID below the special range
+/// (1020-1023), so any device a board describes can be bound.
+pub const MAX_IRQ_ID: u32 = 1020;
+
 /// Everything the kernel knows about tasks.
 pub struct Kernel {
     /// Task table.
@@ -36,7 +40,7 @@ pub struct Kernel {
     loaded: Option<usize>,
     asids: AsidAllocator,
     /// Interrupt → handling task.
-    pub irq_owner: [Option<u8>; 128],
+    pub irq_owner: [Option<u8>; MAX_IRQ_ID as usize],
     /// `[start, end)` of the vmalloc window.
     pub window: (u32, u32),
     /// Set when a tick asks for a round-robin turn.
@@ -73,7 +77,7 @@ impl Kernel {
             current: None,
             loaded: None,
             asids: AsidAllocator::new(),
-            irq_owner: [None; 128],
+            irq_owner: [None; MAX_IRQ_ID as usize],
             window: (VMALLOC_START_DEFAULT.0, VMALLOC_END_DEFAULT.0),
             preempt: false,
             stats: Stats {

@@ -2,10 +2,27 @@
 //! command line.
 //!
 //! Without `-semihosting` the `svc 0x123456` reaches the kernel's own SVC
-//! vector; `trap::handle` answers it with "unavailable" (`u32::MAX`) so the
-//! kernel keeps working on a board where nobody listens.
+//! vector; `trap::handle` answers it with "unavailable" (`u32::MAX`) and
+//! marks semihosting off, so the kernel keeps working on a board where
+//! nobody listens. `semihosting=off` on the command line (the runner's
+//! `--no-semihosting`, every KVM run) turns it off before any call.
 
 use core::arch::asm;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether a host may be listening (cleared by `semihosting=off` or by
+/// the first call that reached our own vector).
+static AVAILABLE: AtomicBool = AtomicBool::new(true);
+
+/// Semihosting is off: no further call is made.
+pub fn disable() {
+    AVAILABLE.store(false, Ordering::Relaxed);
+}
+
+/// Whether semihosting calls may still be made.
+pub fn available() -> bool {
+    AVAILABLE.load(Ordering::Relaxed)
+}
 
 const SYS_GET_CMDLINE: u32 = 0x15;
 const SYS_EXIT_EXTENDED: u32 = 0x20;
@@ -44,6 +61,9 @@ unsafe fn call(op: u32, arg: usize) -> u32 {
 
 /// Ends the QEMU run with `status`. Returns only if semihosting is off.
 pub fn exit(status: ExitStatus) {
+    if !available() {
+        return;
+    }
     let block = [ADP_STOPPED_APPLICATION_EXIT, status as u32];
     // SAFETY: `block` is the two-word SYS_EXIT_EXTENDED parameter block.
     unsafe {
@@ -54,6 +74,9 @@ pub fn exit(status: ExitStatus) {
 /// Copies the command line into `buf`; returns the text, or `None` without
 /// semihosting.
 pub fn cmdline(buf: &mut [u8]) -> Option<&str> {
+    if !available() {
+        return None;
+    }
     let mut block = [buf.as_mut_ptr() as u32, buf.len() as u32];
     // SAFETY: the block names `buf` and its length; the host writes at most
     // that many bytes and stores the length used in block[1].

@@ -10,7 +10,7 @@ use zerocopy::FromBytes;
 use crate::kpool::{page_bytes, KPOOL};
 use crate::sched::Kernel;
 use crate::task::{Cap, State};
-use crate::{arch::barrier, interrupts, mm, platform, time};
+use crate::{arch::barrier, interrupts, mm, time};
 
 /// Longest `log` text accepted (one IPC buffer).
 const LOG_MAX: usize = IPC_BUFFER_SIZE;
@@ -70,7 +70,7 @@ pub fn dispatch(k: &mut Kernel, cur: usize) {
         Syscall::MappingInfo => sys_mapping_info(k, cur, a[0]),
         Syscall::ReadCounter => {
             let now = time::now_ticks();
-            Ok([now as u32, (now >> 32) as u32, platform::PERIPH_CLOCK_HZ])
+            Ok([now as u32, (now >> 32) as u32, time::clock_hz()])
         }
     };
     match result {
@@ -363,6 +363,15 @@ fn sys_cap_info(k: &mut Kernel, cur: usize, slot: u32, part: u32) -> Result<[u32
                 ..
             },
         ) => return Ok([abi::CapType::VSpace as u32, window_pages, flags.bits()]),
+        (abi::CAP_INFO_LIMITS, Cap::Device { irq, info, .. }) => {
+            return Ok([abi::CapType::Device as u32, irq, info.0])
+        }
+        (abi::CAP_INFO_LIMITS, Cap::Pool { .. }) => {
+            // The whole board RAM, kernel included: what the memory server
+            // must never ioremap.
+            let ram = mm::RAM.get().ok_or(KernelError::InvalidArgument)?;
+            return Ok([abi::CapType::Pool as u32, ram.base.pfn().0, ram.size >> 12]);
+        }
         _ => return Err(KernelError::InvalidArgument),
     }
     Ok(match cap {
@@ -370,7 +379,7 @@ fn sys_cap_info(k: &mut Kernel, cur: usize, slot: u32, part: u32) -> Result<[u32
             [abi::CapType::Endpoint as u32, badge.0, rights.bits() as u32]
         }
         Cap::Pool { base, count } => [abi::CapType::Pool as u32, base.0, count],
-        Cap::Device { base, count } => [abi::CapType::Device as u32, base.0, count],
+        Cap::Device { base, count, .. } => [abi::CapType::Device as u32, base.0, count],
         Cap::VSpace { task, quota, .. } => [abi::CapType::VSpace as u32, task as u32 + 1, quota],
         Cap::Irq { irq } => [abi::CapType::Irq as u32, irq, 0],
     })

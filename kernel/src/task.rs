@@ -40,6 +40,11 @@ pub enum Cap {
         base: Pfn,
         /// Number of frames.
         count: u32,
+        /// The device's interrupt, or `abi::NO_IRQ` (`cap_info` part 1).
+        irq: u32,
+        /// Which device it is and where its registers start in the first
+        /// frame (`cap_info` part 1).
+        info: abi::DeviceInfo,
     },
     /// Edit the vmalloc window of a task's address space.
     VSpace {
@@ -66,7 +71,7 @@ impl Cap {
     /// Device capability.
     pub fn covers(&self, pfn: u32, count: u32) -> bool {
         let (base, n) = match *self {
-            Cap::Pool { base, count } | Cap::Device { base, count } => (base.0, count),
+            Cap::Pool { base, count } | Cap::Device { base, count, .. } => (base.0, count),
             _ => return false,
         };
         let Some(end) = pfn.checked_add(count) else {

@@ -1,53 +1,44 @@
-//! Time: the global timer as a clock, the private timer as the tick.
+//! Time: the board's clock (vexpress-a9: the A9 global timer; virt: the
+//! virtual counter CNTVCT) and its periodic tick (the A9 private timer; the
+//! virtual timer CNTV).
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use crate::drivers::a9timer::{GlobalTimer, PrivateTimer};
-use crate::platform;
-
-static GLOBAL_TIMER: GlobalTimer = {
-    match platform::device_va(platform::GLOBAL_TIMER_PHYS) {
-        // SAFETY: the boot map and the kernel table map the A9 private
-        // region as device memory at this address; only this module uses
-        // the global timer.
-        Some(va) => unsafe { GlobalTimer::new(va) },
-        None => panic!("global timer outside the device window"),
-    }
-};
-
-static PRIVATE_TIMER: PrivateTimer = {
-    match platform::device_va(platform::PRIVATE_TIMER_PHYS) {
-        // SAFETY: as above, for the private timer.
-        Some(va) => unsafe { PrivateTimer::new(va) },
-        None => panic!("private timer outside the device window"),
-    }
-};
+use crate::board;
 
 static TICKS: AtomicU32 = AtomicU32::new(0);
 
 /// Starts the clock. Called first thing, so log timestamps start at 0.
 pub fn init_clock() {
-    GLOBAL_TIMER.start();
+    board::clock_start();
 }
 
-/// Global-timer ticks (10 ns each) since boot.
+/// Clock ticks since boot (at [`clock_hz`] per second).
 pub fn now_ticks() -> u64 {
-    GLOBAL_TIMER.count()
+    board::clock_count()
+}
+
+/// The clock's real frequency (read from the hardware where it can be).
+pub fn clock_hz() -> u32 {
+    board::clock_hz()
 }
 
 /// Nanoseconds since boot.
 pub fn now_ns() -> u64 {
-    now_ticks() * (1_000_000_000 / platform::PERIPH_CLOCK_HZ as u64)
+    let hz = u64::from(clock_hz().max(1));
+    let t = now_ticks();
+    // Split so the product cannot overflow: whole seconds, then the rest.
+    (t / hz) * 1_000_000_000 + (t % hz) * 1_000_000_000 / hz
 }
 
 /// Starts the periodic tick.
 pub fn start_tick(hz: u32) {
-    PRIVATE_TIMER.start_periodic(platform::PERIPH_CLOCK_HZ, hz);
+    board::tick_start(hz);
 }
 
 /// Timer interrupt: count the tick.
 pub fn on_tick_irq() {
-    if PRIVATE_TIMER.clear_interrupt() {
+    if board::tick_acknowledge() {
         TICKS.fetch_add(1, Ordering::Relaxed);
     }
 }

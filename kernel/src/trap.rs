@@ -26,8 +26,10 @@ pub fn handle(frame: &mut TrapFrame, kind: TrapKind) {
             frame.pc += 4;
         }
         TrapKind::Svc if !from_user && is_semihosting_svc(frame.pc.wrapping_sub(4)) => {
-            // Semihosting is off: the call reached us. Say "unavailable".
+            // Semihosting is off: the call reached us. Say "unavailable"
+            // and make no more calls.
             frame.r[0] = u32::MAX;
+            semihosting::disable();
         }
         _ => fatal(frame, kind),
     }
@@ -147,8 +149,5 @@ pub fn fatal(frame: &TrapFrame, kind: TrapKind) -> ! {
         "*** halting: exit status {} ***\n",
         ExitStatus::KernelFault as u8
     );
-    semihosting::exit(ExitStatus::KernelFault);
-    loop {
-        crate::arch::barrier::wfi();
-    }
+    crate::finish(ExitStatus::KernelFault)
 }

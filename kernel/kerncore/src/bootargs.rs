@@ -1,8 +1,9 @@
 //! The boot command line.
 //!
-//! QEMU gives an ELF kernel no registers and (on vexpress-a9) no device
-//! tree, but with semihosting on, `SYS_GET_CMDLINE` returns the image path
-//! followed by the `-append` string. The runner uses that channel for test
+//! On `virt` it is the device tree's `/chosen/bootargs` (QEMU's `-append`).
+//! On vexpress-a9 QEMU gives an ELF kernel no device tree, but with
+//! semihosting on, `SYS_GET_CMDLINE` returns the image path followed by the
+//! `-append` string. The runner uses that channel for test
 //! selection and tuning: `key=value` words separated by spaces. Unknown
 //! words are reported and ignored, malformed values are errors the kernel
 //! prints; nothing here can fail hard.
@@ -33,6 +34,9 @@ pub struct BootArgs<'a> {
     pub tick_hz: u32,
     /// `system=NAME`: the boot-manifest system to start.
     pub system: Option<&'a str>,
+    /// `semihosting=on|off`: whether QEMU listens for semihosting calls
+    /// (`off`: the kernel ends the run by powering the board off).
+    pub semihosting: bool,
 }
 
 impl Default for BootArgs<'_> {
@@ -43,6 +47,7 @@ impl Default for BootArgs<'_> {
             ticks: 5,
             tick_hz: 100,
             system: None,
+            semihosting: true,
         }
     }
 }
@@ -106,6 +111,17 @@ impl<'a> BootArgs<'a> {
                     .then(|| args.system = Some(value))
                     .is_some(),
                 "ticks" => parse_u32(value).map(|n| args.ticks = n).is_some(),
+                "semihosting" => match value {
+                    "on" => {
+                        args.semihosting = true;
+                        true
+                    }
+                    "off" => {
+                        args.semihosting = false;
+                        true
+                    }
+                    _ => false,
+                },
                 "hz" => parse_u32(value)
                     .filter(|&h| (1..=10_000).contains(&h))
                     .map(|h| args.tick_hz = h)
@@ -133,7 +149,7 @@ mod tests {
     fn parses_qemu_style_line() {
         let mut problems = Vec::new();
         let a = BootArgs::parse(
-            "target/kernel mem=512M selftest=dabort ticks=3 hz=250 colour=blue mem=x system=ipc-test",
+            "target/kernel mem=512M selftest=dabort ticks=3 hz=250 colour=blue mem=x system=ipc-test semihosting=off semihosting=maybe",
             |p| problems.push(p),
         );
         assert_eq!(a.mem_bytes, Some(512 << 20));
@@ -141,11 +157,13 @@ mod tests {
         assert_eq!(a.ticks, 3);
         assert_eq!(a.tick_hz, 250);
         assert_eq!(a.system, Some("ipc-test"));
+        assert!(!a.semihosting);
         assert_eq!(
             problems,
             [
                 ArgProblem::UnknownKey("colour=blue"),
-                ArgProblem::BadValue("mem=x")
+                ArgProblem::BadValue("mem=x"),
+                ArgProblem::BadValue("semihosting=maybe")
             ]
         );
     }

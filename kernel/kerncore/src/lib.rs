@@ -11,6 +11,7 @@
 
 pub mod asid;
 pub mod bootargs;
+pub mod dtb;
 pub mod elf;
 pub mod fault;
 pub mod kmem;

@@ -82,3 +82,11 @@ pub fn wfi() {
     // SAFETY: waiting has no memory-safety effect.
     unsafe { asm!("wfi", options(nostack, preserves_flags)) }
 }
+
+/// Wakes CPUs waiting in `wfe` (the secondary-CPU handshake).
+#[inline(always)]
+#[allow(dead_code)] // only vexpress-a9's start_cpu, not yet called
+pub fn sev() {
+    // SAFETY: an event signal has no memory-safety effect.
+    unsafe { asm!("sev", options(nostack, preserves_flags)) }
+}

@@ -1,6 +1,8 @@
-//! ARM Generic Interrupt Controller v1 (the Cortex-A9 MPCore's integrated
-//! distributor and CPU interface). QEMU's a9mpcore model has no security
-//! extensions, so every interrupt is signalled as IRQ.
+//! ARM Generic Interrupt Controller v1/v2 with the memory-mapped CPU
+//! interface: the Cortex-A9 MPCore's integrated GIC (vexpress-a9) and the
+//! GICv2 of QEMU's `virt`. The kernel runs Non-secure on `virt` and QEMU's
+//! a9mpcore model has no security extensions, so every interrupt is
+//! signalled as IRQ (group 1 as the CPU interface sees it).
 
 use crate::mmio::MmioRegion;
 
@@ -56,13 +58,20 @@ impl Gic {
     /// Resets the distributor (all shared interrupts off, level-triggered,
     /// routed to CPU 0) and enables this CPU's interface.
     pub fn init(&self) {
+        self.init_distributor();
+        self.init_cpu();
+    }
+
+    /// Resets the distributor's shared interrupts (IDs 32 and up): once,
+    /// on the boot CPU.
+    pub fn init_distributor(&self) {
         self.dist.write32(GICD_CTLR, 0);
-        for reg in 0..self.lines as usize / 32 {
+        for reg in 1..self.lines as usize / 32 {
             self.dist.write32(GICD_ICENABLER + reg * 4, u32::MAX);
             self.dist.write32(GICD_ICPENDR + reg * 4, u32::MAX);
         }
         let prio = DEFAULT_PRIORITY * 0x0101_0101;
-        for reg in 0..self.lines as usize / 4 {
+        for reg in 8..self.lines as usize / 4 {
             self.dist.write32(GICD_IPRIORITYR + reg * 4, prio);
         }
         // ITARGETSR for IDs 0..31 is read-only (banked per CPU).
@@ -73,6 +82,17 @@ impl Gic {
             self.dist.write32(GICD_ICFGR + reg * 4, 0);
         }
         self.dist.write32(GICD_CTLR, 1);
+    }
+
+    /// Resets the calling CPU's banked SGIs and PPIs (IDs 0-31: enable,
+    /// pending, priority) and enables its CPU interface: on each CPU.
+    pub fn init_cpu(&self) {
+        self.dist.write32(GICD_ICENABLER, u32::MAX);
+        self.dist.write32(GICD_ICPENDR, u32::MAX);
+        let prio = DEFAULT_PRIORITY * 0x0101_0101;
+        for reg in 0..8 {
+            self.dist.write32(GICD_IPRIORITYR + reg * 4, prio);
+        }
         self.cpu.write32(GICC_PMR, 0xf0);
         self.cpu.write32(GICC_BPR, 0);
         self.cpu.write32(GICC_CTLR, 1);

@@ -5,8 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::harness::QemuTest;
+use crate::harness::{Boards, QemuTest};
 use crate::qemu::{QemuConfig, TestDisk};
+use crate::tests::Facts;
 
 /// Lines that mean a task or the kernel broke.
 const FAILURE: &[&str] = &[
@@ -111,8 +112,15 @@ fn blk_config(system: &str, disk: Option<TestDisk>) -> QemuConfig {
     }
 }
 
-/// The virtio-blk tests, in the order they must run.
-pub fn tests(t: Duration) -> Vec<QemuTest> {
+/// A pattern built at run time (see `tests::leak`).
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+/// The virtio-blk tests, in the order they must run, with the transport
+/// addresses, interrupts and counter frequency of the configuration `f`.
+pub fn tests(t: Duration, f: &Facts) -> Vec<QemuTest> {
+    let transport = |i: u32| format!("{:#010x}", f.virtio0 + 0x200 * i);
     let first_disk = TestDisk {
         image: "blk-boot.img",
         prepare: Some(write_pattern),
@@ -122,6 +130,7 @@ pub fn tests(t: Duration) -> Vec<QemuTest> {
         QemuTest {
             name: "blk-read-sector",
             about: "the driver probes the four transports, maps one through ioremap, reads sector 0 on its interrupt",
+            boards: Boards::All,
             config: blk_config(
                 "blk",
                 Some(TestDisk {
@@ -131,11 +140,23 @@ pub fn tests(t: Duration) -> Vec<QemuTest> {
                 }),
             ),
             expect: vec![
-                r"\[memserver\] memserver: .* 2 clients, 1 device grants",
-                r"\[blkdrv\] blkdrv: transport 0 at 0x10013000: magic 0x74726976 version 1 device id 2 \(block\)",
-                r"\[blkdrv\] blkdrv: transport 1 at 0x10013200: magic 0x74726976 version 1 device id 0 \(empty\)",
-                r"\[blkdrv\] blkdrv: transport 3 at 0x10013600: magic 0x74726976 version 1 device id 0 \(empty\)",
-                r"\[blkdrv\] blkdrv: transport 0: virtio-blk, mmio Legacy, irq 72: interrupt-driven completion",
+                r"\[memserver\] memserver: .* 2 clients, 4 device grants",
+                leak(format!(
+                    r"\[blkdrv\] blkdrv: transport 0 at {}: magic 0x74726976 version 1 device id 2 \(block\)",
+                    transport(0)
+                )),
+                leak(format!(
+                    r"\[blkdrv\] blkdrv: transport 1 at {}: magic 0x74726976 version 1 device id 0 \(empty\)",
+                    transport(1)
+                )),
+                leak(format!(
+                    r"\[blkdrv\] blkdrv: transport 3 at {}: magic 0x74726976 version 1 device id 0 \(empty\)",
+                    transport(3)
+                )),
+                leak(format!(
+                    r"\[blkdrv\] blkdrv: transport 0: virtio-blk, mmio Legacy, irq {}: interrupt-driven completion",
+                    f.virtio0_irq
+                )),
                 r"\[blkdrv\] blkdrv: capacity 16384 sectors \(8192 KiB\)",
                 r"\[blkdrv\] blkdrv: sector 0: \[00, 00, 00, 00, b9, 86, 8f, 94,",
                 r"\[blkclient\] blkclient: sector 0 starts \[00, 00, 00, 00, b9,",
@@ -152,6 +173,7 @@ pub fn tests(t: Duration) -> Vec<QemuTest> {
         QemuTest {
             name: "blk-write-host-verify",
             about: "the guest verifies the host's pattern, writes 16 sectors through the block service; the host checks the image",
+            boards: Boards::All,
             config: blk_config("blk-test", Some(first_disk)),
             expect: vec![
                 r"\[blkclient\] blkclient: disk of 16384 sectors",
@@ -172,6 +194,7 @@ pub fn tests(t: Duration) -> Vec<QemuTest> {
         QemuTest {
             name: "blk-second-boot",
             about: "a second boot on the same image reads back what the first boot wrote",
+            boards: Boards::All,
             config: blk_config(
                 "blk-test2",
                 Some(TestDisk {
@@ -191,10 +214,14 @@ pub fn tests(t: Duration) -> Vec<QemuTest> {
         QemuTest {
             name: "blk-ioremap-refused",
             about: "a driver whose client has no device grant asks to ioremap the virtio transports: PermissionDenied",
+            boards: Boards::All,
             config: blk_config("blk-nogrant", None),
             expect: vec![
                 r"\[memserver\] memserver: .* 1 clients, 0 device grants",
-                r"\[blkdrv\] blkdrv: ioremap\(0x10013000, 4096\) without a device grant -> PermissionDenied: refused ok",
+                leak(format!(
+                    r"\[blkdrv\] blkdrv: ioremap\({}, 4096\) without a device grant -> PermissionDenied: refused ok",
+                    transport(0)
+                )),
                 r"\[memserver\] memserver: client 2 exited \(code 0\)",
                 r"system: root task memserver ended \(exit 0\)",
             ],
@@ -206,6 +233,7 @@ pub fn tests(t: Duration) -> Vec<QemuTest> {
         QemuTest {
             name: "blk-polling-configured",
             about: "without an IRQ capability the driver completes requests by polling",
+            boards: Boards::All,
             config: blk_config(
                 "blk-poll",
                 Some(TestDisk {
@@ -228,6 +256,7 @@ pub fn tests(t: Duration) -> Vec<QemuTest> {
         QemuTest {
             name: "blk-bench-icount",
             about: "sequential read of 4 MiB under -icount shift=0: guest instructions per KiB (figures printed)",
+            boards: Boards::All,
             config: QemuConfig {
                 icount: true,
                 ..blk_config(
@@ -240,7 +269,10 @@ pub fn tests(t: Duration) -> Vec<QemuTest> {
                 )
             },
             expect: vec![
-                r"blkdrv: bench: read 4096 KiB, 4 KiB/request: \d+ ticks \(100000000 Hz\) = \d+ instr elapsed \(\d+/KiB\); outside irq_wait \d+ instr, \d+ instructions per KiB; 1024 interrupts$",
+                leak(format!(
+                    r"blkdrv: bench: read 4096 KiB, 4 KiB/request: \d+ ticks \({} Hz\) = \d+ instr elapsed \(\d+/KiB\); outside irq_wait \d+ instr, \d+ instructions per KiB; 1024 interrupts$",
+                    f.counter_hz
+                )),
                 r"blkdrv: bench: read 4096 KiB, 64 KiB/request: .* \d+ instructions per KiB; 64 interrupts$",
                 r"blkclient: bench: read 4096 KiB via the block service, 4 KiB/call: .* \d+ instructions per KiB; 1024 interrupts$",
                 r"system: root task memserver ended \(exit 0\)",

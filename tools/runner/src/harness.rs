@@ -9,16 +9,39 @@ use std::time::{Duration, Instant};
 
 use regex::Regex;
 
-use crate::qemu::{self, QemuConfig};
+use crate::qemu::{self, Board, QemuConfig};
+
+/// The boards a test applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Boards {
+    /// Every board (every configuration of the matrix).
+    All,
+    /// One board only; the test's `about` says why (checked by a unit test).
+    Only(Board),
+}
+
+impl Boards {
+    /// Whether a test for these boards runs on `board`.
+    pub fn includes(self, board: Board) -> bool {
+        match self {
+            Boards::All => true,
+            Boards::Only(b) => b == board,
+        }
+    }
+}
 
 /// One QEMU test.
 #[derive(Clone, Debug)]
 pub struct QemuTest {
     /// Unique name (used for filtering and the log file).
     pub name: &'static str,
-    /// What it proves.
+    /// What it proves (and, for a test of one board, why only that one).
     pub about: &'static str,
-    /// Board and command line.
+    /// The boards it applies to.
+    pub boards: Boards,
+    /// Run options and command line; the matrix configuration supplies
+    /// the platform (board, GIC, CPU, semihosting) except
+    /// `virtualization`, which the test sets.
     pub config: QemuConfig,
     /// Regexes that must match console lines, in this order.
     pub expect: Vec<&'static str>,
@@ -27,7 +50,8 @@ pub struct QemuTest {
     pub expect_unordered: Vec<&'static str>,
     /// Regexes no console line may match.
     pub forbid: Vec<&'static str>,
-    /// The QEMU exit status the run must end with.
+    /// The guest status the run must end with (QEMU's exit status with
+    /// semihosting, the kernel's `system: exit status N` line without).
     pub exit_code: i32,
     /// Wall-clock limit.
     pub timeout: Duration,
@@ -56,7 +80,10 @@ pub fn boot(
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let start = Instant::now();
     let mut child = cmd.spawn().map_err(|e| {
-        format!("cannot start qemu-system-arm: {e} (run ./run.sh once to install it)")
+        format!(
+            "cannot start {}: {e} (run ./run.sh once to install it)",
+            qemu::qemu_binary(&cfg.platform)
+        )
     })?;
     let (tx, rx) = mpsc::channel::<String>();
     let stdout = child.stdout.take().expect("stdout is piped");
@@ -119,8 +146,34 @@ pub fn boot(
     })
 }
 
-/// Checks an outcome against a test's expectations; returns the failures.
-pub fn check(test: &QemuTest, outcome: &Outcome) -> Vec<String> {
+/// Runs `cmd` without showing its output; returns its exit status, or
+/// `None` if it was killed at `timeout`.
+pub fn run_quiet(
+    cmd: &mut std::process::Command,
+    timeout: Duration,
+) -> Result<Option<i32>, String> {
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(status.code()),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Ok(None);
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("waiting for {:?}: {e}", cmd.get_program())),
+        }
+    }
+}
+
+/// Checks an outcome of a run with (or without) semihosting against a
+/// test's expectations; returns the failures.
+pub fn check(test: &QemuTest, outcome: &Outcome, semihosting: bool) -> Vec<String> {
     let mut problems = Vec::new();
     let compile = |p: &str| {
         Regex::new(p).unwrap_or_else(|e| panic!("bad regex {p:?} in test {}: {e}", test.name))
@@ -158,12 +211,53 @@ pub fn check(test: &QemuTest, outcome: &Outcome) -> Vec<String> {
             "time limit of {:?} reached: qemu killed",
             test.timeout
         )),
-        Some(code) if code != test.exit_code => {
-            problems.push(format!("exit status {code}, expected {}", test.exit_code))
-        }
-        Some(_) => {}
+        Some(code) => match guest_status(&outcome.log, code, semihosting) {
+            Ok(status) if status != test.exit_code => {
+                problems.push(format!("exit status {status}, expected {}", test.exit_code))
+            }
+            Ok(_) => {}
+            Err(e) => problems.push(e),
+        },
     }
     problems
+}
+
+/// The status in the kernel's last `system: exit status N` line, if any.
+pub fn status_line(log: &str) -> Option<i32> {
+    log.lines().rev().find_map(|l| {
+        let rest = l.trim_end().split("system: exit status ").nth(1)?;
+        rest.parse().ok()
+    })
+}
+
+/// The guest's exit status from a run QEMU ended with `qemu_code`.
+///
+/// With semihosting it is QEMU's exit status (SYS_EXIT_EXTENDED), and a
+/// `system: exit status N` line, when the kernel printed one, must agree.
+/// Without, the kernel powers the board off after that line: QEMU must
+/// have exited 0 and the last such line gives the status; a run that
+/// ended without one failed.
+pub fn guest_status(log: &str, qemu_code: i32, semihosting: bool) -> Result<i32, String> {
+    let line = status_line(log);
+    if semihosting {
+        match line {
+            Some(n) if n != qemu_code => Err(format!(
+                "the kernel's status line says exit status {n} but QEMU exited with {qemu_code}"
+            )),
+            _ => Ok(qemu_code),
+        }
+    } else {
+        match line {
+            None if qemu_code != 0 => Err(format!(
+                "run ended without a status line (QEMU exited with {qemu_code})"
+            )),
+            None => Err("run ended without a status line".into()),
+            Some(_) if qemu_code != 0 => Err(format!(
+                "QEMU exited with {qemu_code} instead of 0 after the kernel's power-off"
+            )),
+            Some(n) => Ok(n),
+        }
+    }
 }
 
 /// `cfg` with its test disk (if any) attached as the first drive, and the
@@ -190,5 +284,37 @@ pub fn verify_disk(cfg: &QemuConfig, path: Option<&Path>) -> Result<(), String> 
     match (cfg.disk.and_then(|d| d.verify), path) {
         (Some(verify), Some(p)) => verify(p),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::*;
+
+    const LOG: &str = "[    0.1] INFO  system: root task memserver ended (exit 0), shutting down\n\
+                       [    0.2] INFO  system: exit status 0\n";
+
+    #[test]
+    fn with_semihosting_the_status_is_qemus_and_the_line_must_agree() {
+        assert_eq!(guest_status(LOG, 0, true), Ok(0));
+        assert_eq!(guest_status("no line\n", 3, true), Ok(3));
+        assert!(guest_status(LOG, 1, true)
+            .unwrap_err()
+            .contains("status line says exit status 0"));
+    }
+
+    #[test]
+    fn without_semihosting_the_last_status_line_counts() {
+        assert_eq!(guest_status(LOG, 0, false), Ok(0));
+        let two = "system: exit status 0\nlater: system: exit status 2\n";
+        assert_eq!(guest_status(two, 0, false), Ok(2));
+        assert_eq!(
+            guest_status("boot complete\n", 0, false),
+            Err("run ended without a status line".into())
+        );
+        assert!(guest_status(LOG, 1, false)
+            .unwrap_err()
+            .contains("instead of 0"));
+        assert_eq!(status_line("system: exit status x\n"), None);
     }
 }

@@ -4,41 +4,65 @@
 //! ```text
 //! runner run   [options] [-- qemu args]   boot, show the console, exit with the guest's status
 //! runner gdb   [options]                  boot halted with the gdb stub on :1234
-//! runner test  [--list] [NAME...]         run the QEMU tests (all, or those whose name contains NAME)
-//! runner bench [options]                 boot system=bench under -icount, exit with the guest's status
+//! runner test  [--list] [--config C]... [--jobs N] [NAME...]
+//!                                         run the QEMU tests on the board matrix (all, or those
+//!                                         whose name contains NAME; --config picks configurations)
+//! runner bench [options]                  boot system=bench under -icount, exit with the guest's status
 //! runner fuzz  [--seed S] [--count N] [options]
 //!                                         boot system=fuzz (three fuzz instances, seeds S, S+1, S+2,
 //!                                         N requests each), exit with the guest's status
-//! runner build                            build the kernel image and print its path
-//! options: --icount  --smp N  --mem SIZE  --mem-param  --append "k=v ..."
-//!          --drive FILE  --timeout SECS (0 = none)
+//! runner kvm   [options]                  boot the virt kernel under KVM (AArch64 host with
+//!                                         AArch32 EL1 only; otherwise says why, exit 69)
+//! runner build [--board B]                build the kernel image and print its path
+//! runner symbolize [--board B] ADDR[:INSN]...
+//!                                         name guest addresses with the kernel and task symbols
+//! board options: --board vexpress-a9|virt  --gic 2|3  --cpu NAME  --virtualization
+//!                --no-semihosting  --kvmcheck
+//! run options:   --icount  --smp N  --mem SIZE  --mem-param  --append "k=v ..."
+//!                --drive FILE  --timeout SECS (0 = none)
 //! ```
 
 mod blk_tests;
 mod harness;
+mod kvm;
+mod kvmprobe;
+mod kvmreport;
+mod matrix;
 mod qemu;
+mod symbols;
 mod tests;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use qemu::QemuConfig;
+use qemu::{Accel, Board, QemuConfig};
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: runner run|gdb|test|bench|fuzz|build [--icount] [--smp N] [--mem SIZE] [--mem-param] \
-         [--append \"k=v ...\"] [--drive FILE] [--timeout SECS] [--list] [--seed S] [--count N] \
-         [NAME...] [-- QEMU ARGS]"
+        "usage: runner run|gdb|test|bench|fuzz|kvm|build [--board vexpress-a9|virt] [--gic 2|3] \
+         [--cpu NAME] [--virtualization] [--no-semihosting] [--kvmcheck] [--icount] [--smp N] \
+         [--mem SIZE] [--mem-param] [--append \"k=v ...\"] [--drive FILE] [--timeout SECS] \
+         [--list] [--config NAME] [--jobs N] [--seed S] [--count N] [NAME...] [-- QEMU ARGS]"
     );
     ExitCode::from(64)
 }
 
 struct Options {
     cfg: QemuConfig,
+    /// Whether any board option (--board, --gic, --cpu, --virtualization,
+    /// --no-semihosting, --kvmcheck) was given: `test` then runs that one
+    /// configuration.
+    platform_given: bool,
+    /// `--kvmcheck`: load the KVM-safety plugin and fail on a flagged access.
+    kvmcheck: bool,
     timeout: Option<Duration>,
     list: bool,
     names: Vec<String>,
+    /// `test`: the matrix configurations to run (default: all).
+    configs: Vec<String>,
+    /// `test`: QEMU runs at once.
+    jobs: usize,
     /// `fuzz`: first seed (default: the manifest's seeds 1-3).
     seed: Option<u32>,
     /// `fuzz`: requests per instance (default: the image's).
@@ -48,9 +72,13 @@ struct Options {
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
         cfg: QemuConfig::default(),
+        platform_given: false,
+        kvmcheck: false,
         timeout: Some(Duration::from_secs(300)),
         list: false,
         names: Vec::new(),
+        configs: Vec::new(),
+        jobs: 2,
         seed: None,
         count: None,
     };
@@ -62,6 +90,34 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 .ok_or_else(|| format!("{name} needs a value"))
         };
         match a.as_str() {
+            "--board" => {
+                o.cfg.platform.board = Board::parse(&value("--board")?)?;
+                o.platform_given = true;
+            }
+            "--gic" => {
+                o.cfg.platform.gic = Some(
+                    value("--gic")?
+                        .parse()
+                        .map_err(|_| "--gic takes 2 or 3".to_string())?,
+                );
+                o.platform_given = true;
+            }
+            "--cpu" => {
+                o.cfg.platform.cpu = Some(value("--cpu")?);
+                o.platform_given = true;
+            }
+            "--virtualization" => {
+                o.cfg.platform.virtualization = true;
+                o.platform_given = true;
+            }
+            "--no-semihosting" => {
+                o.cfg.platform.semihosting = false;
+                o.platform_given = true;
+            }
+            "--kvmcheck" => {
+                o.kvmcheck = true;
+                o.platform_given = true;
+            }
             "--icount" => o.cfg.icount = true,
             "--smp" => {
                 o.cfg.smp = value("--smp")?
@@ -82,6 +138,14 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 o.timeout = (secs > 0).then(|| Duration::from_secs(secs));
             }
             "--list" => o.list = true,
+            "--config" => o.configs.push(value("--config")?),
+            "--jobs" => {
+                o.jobs = value("--jobs")?
+                    .parse()
+                    .ok()
+                    .filter(|&n: &usize| n > 0)
+                    .ok_or_else(|| "--jobs takes a number above 0".to_string())?
+            }
             "--seed" => {
                 o.seed = Some(
                     value("--seed")?
@@ -118,8 +182,12 @@ fn main() -> ExitCode {
             return usage();
         }
     };
+    if let Err(e) = opts.cfg.platform.validate() {
+        eprintln!("runner: {e}");
+        return usage();
+    }
     match verb.as_str() {
-        "build" => match qemu::build_kernel() {
+        "build" => match qemu::build_kernel(opts.cfg.platform.board) {
             Ok(elf) => {
                 println!("{}", elf.display());
                 ExitCode::SUCCESS
@@ -131,6 +199,8 @@ fn main() -> ExitCode {
         "test" => test(opts),
         "bench" => bench(opts),
         "fuzz" => fuzz(opts),
+        "kvm" => kvm(opts),
+        "symbolize" => symbolize(opts),
         _ => usage(),
     }
 }
@@ -143,7 +213,7 @@ fn fail(msg: &str) -> ExitCode {
 /// The system `run` boots when the command line names none.
 const DEFAULT_SYSTEM: &str = "system=demo";
 
-fn run(mut opts: Options) -> ExitCode {
+fn with_default_system(opts: &mut Options) {
     let names_system = opts
         .cfg
         .append
@@ -152,31 +222,83 @@ fn run(mut opts: Options) -> ExitCode {
     if !names_system {
         opts.cfg.append.push(DEFAULT_SYSTEM.into());
     }
-    let elf = match qemu::build_kernel() {
+}
+
+fn run(mut opts: Options) -> ExitCode {
+    with_default_system(&mut opts);
+    let elf = match qemu::build_kernel(opts.cfg.platform.board) {
         Ok(e) => e,
         Err(e) => return fail(&e),
     };
+    boot_and_report(&elf, opts, "")
+}
+
+/// Boots `elf` showing the console; returns the guest's status (from
+/// QEMU's exit status with semihosting, from the kernel's status line
+/// without). With `--kvmcheck` the plugin's report follows, and a flagged
+/// access turns a status of 0 into 1.
+fn boot_and_report(elf: &std::path::Path, mut opts: Options, what: &str) -> ExitCode {
+    if opts.kvmcheck {
+        let lib = match qemu::build_kvmcheck() {
+            Ok(l) => l,
+            Err(e) => return fail(&e),
+        };
+        let dir = qemu::target_dir().join("qemu-logs");
+        let _ = std::fs::create_dir_all(&dir);
+        let report = matrix::run_report_path(&dir);
+        let _ = std::fs::remove_file(&report);
+        opts.cfg.plugin = Some(qemu::PluginRun {
+            library: lib,
+            report,
+        });
+    }
     eprintln!(
-        "runner: {}",
-        qemu::describe(&qemu::command(&elf, &opts.cfg))
+        "runner: {what}{}; {}",
+        opts.cfg.platform.describe(),
+        qemu::describe(&qemu::command(elf, &opts.cfg))
     );
     let timeout = opts.timeout.unwrap_or(Duration::from_secs(u64::MAX / 4));
-    match harness::boot(&elf, &opts.cfg, timeout, true) {
-        Ok(out) => match out.exit_code {
-            Some(code) => {
+    let out = match harness::boot(elf, &opts.cfg, timeout, true) {
+        Ok(o) => o,
+        Err(e) => return fail(&e),
+    };
+    let Some(code) = out.exit_code else {
+        return fail(&format!(
+            "time limit reached after {:.1?}: qemu killed",
+            out.elapsed
+        ));
+    };
+    let status = match harness::guest_status(&out.log, code, opts.cfg.platform.semihosting) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    eprintln!(
+        "runner: guest exited with status {status} after {:.1?}",
+        out.elapsed
+    );
+    let mut flagged = false;
+    if let Some(plugin) = &opts.cfg.plugin {
+        match kvmreport::read(&plugin.report) {
+            Ok(r) => {
+                let symbols =
+                    symbols::Symbolizer::load(vec![elf.to_path_buf()], qemu::user_task_elfs());
                 eprintln!(
-                    "runner: guest exited with status {code} after {:.1?}",
-                    out.elapsed
+                    "runner: kvmcheck: {} I/O accesses checked, {} flagged",
+                    r.checked, r.flagged
                 );
-                ExitCode::from(code.clamp(0, 255) as u8)
+                for p in r.problems(&symbols) {
+                    eprintln!("runner: {p}");
+                }
+                flagged = r.flagged > 0;
             }
-            None => fail(&format!(
-                "time limit reached after {:.1?}: qemu killed",
-                out.elapsed
-            )),
-        },
-        Err(e) => fail(&e),
+            Err(e) => {
+                eprintln!("runner: kvmcheck: {e}");
+                flagged = true;
+            }
+        }
     }
+    let status = if flagged && status == 0 { 1 } else { status };
+    ExitCode::from(status.clamp(0, 255) as u8)
 }
 
 /// The memory server's client-side benchmark (`userland/memtools/src/
@@ -199,12 +321,13 @@ const FUZZ_PARAMS_MAGIC: &[u8; 8] = b"FUZZPRM1";
 /// travel in the embedded memtools image itself.
 fn patch_fuzz_params(
     elf: &std::path::Path,
+    board: Board,
     seed: Option<u32>,
     count: Option<u32>,
 ) -> Result<PathBuf, String> {
     let mut image = std::fs::read(elf).map_err(|e| format!("read {}: {e}", elf.display()))?;
     patch_fuzz_bytes(&mut image, seed, count).map_err(|e| format!("{e} in {}", elf.display()))?;
-    let out = qemu::target_dir().join("fuzz-kernel.elf");
+    let out = qemu::target_dir().join(format!("fuzz-kernel-{}.elf", board.name()));
     std::fs::write(&out, image).map_err(|e| format!("write {}: {e}", out.display()))?;
     Ok(out)
 }
@@ -240,11 +363,12 @@ fn patch_fuzz_bytes(image: &mut [u8], seed: Option<u32>, count: Option<u32>) -> 
 fn fuzz(mut opts: Options) -> ExitCode {
     opts.cfg.append.retain(|w| !w.starts_with("system="));
     opts.cfg.append.push("system=fuzz".into());
-    let elf = match qemu::build_kernel() {
+    let board = opts.cfg.platform.board;
+    let elf = match qemu::build_kernel(board) {
         Ok(e) => e,
         Err(e) => return fail(&e),
     };
-    let elf = match patch_fuzz_params(&elf, opts.seed, opts.count) {
+    let elf = match patch_fuzz_params(&elf, board, opts.seed, opts.count) {
         Ok(e) => e,
         Err(e) => return fail(&e),
     };
@@ -255,31 +379,59 @@ fn fuzz(mut opts: Options) -> ExitCode {
     let count = opts
         .count
         .map_or_else(|| "the default number of".to_string(), |n| n.to_string());
-    eprintln!(
-        "runner: fuzz: seeds {seeds}, {count} requests per instance; {}",
-        qemu::describe(&qemu::command(&elf, &opts.cfg))
-    );
-    let timeout = opts.timeout.unwrap_or(Duration::from_secs(u64::MAX / 4));
-    match harness::boot(&elf, &opts.cfg, timeout, true) {
-        Ok(out) => match out.exit_code {
-            Some(code) => {
-                eprintln!(
-                    "runner: guest exited with status {code} after {:.1?}",
-                    out.elapsed
-                );
-                ExitCode::from(code.clamp(0, 255) as u8)
-            }
-            None => fail(&format!(
-                "time limit reached after {:.1?}: qemu killed",
-                out.elapsed
-            )),
-        },
-        Err(e) => fail(&e),
+    boot_and_report(
+        &elf,
+        opts,
+        &format!("fuzz: seeds {seeds}, {count} requests per instance; "),
+    )
+}
+
+/// The `virt` kernel under KVM, on a host that can run it; otherwise the
+/// reason and [`kvm::KVM_UNAVAILABLE`].
+fn kvm(mut opts: Options) -> ExitCode {
+    if let Some(why) = kvm::unavailable() {
+        eprintln!("{why}");
+        return ExitCode::from(kvm::KVM_UNAVAILABLE);
     }
+    if opts.kvmcheck {
+        return fail("--kvmcheck is a TCG plugin: it cannot watch a KVM guest");
+    }
+    opts.cfg.platform.board = Board::Virt;
+    opts.cfg.platform.accel = Accel::Kvm;
+    opts.cfg.platform.semihosting = false;
+    if let Err(e) = opts.cfg.platform.validate() {
+        return fail(&e);
+    }
+    with_default_system(&mut opts);
+    let elf = match qemu::build_kernel(Board::Virt) {
+        Ok(e) => e,
+        Err(e) => return fail(&e),
+    };
+    boot_and_report(&elf, opts, "KVM: ")
+}
+
+/// Names guest addresses (`runner symbolize [--board B] ADDR[:INSN]...`)
+/// with the board's kernel and the task ELFs, as the KVM-safety report does.
+fn symbolize(opts: Options) -> ExitCode {
+    let symbols = symbols::Symbolizer::load(
+        vec![qemu::kernel_elf(opts.cfg.platform.board)],
+        qemu::user_task_elfs(),
+    );
+    let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok();
+    for name in &opts.names {
+        let (addr, insn) = name.split_once(':').unwrap_or((name, ""));
+        let Some(pc) = hex(addr) else {
+            return fail(&format!("'{name}' is not ADDR or ADDR:INSN in hex"));
+        };
+        let insn = hex(insn).map(|w| (w as u32, 4));
+        println!("{pc:#010x}: {}", symbols.describe_matching(pc, insn));
+    }
+    ExitCode::SUCCESS
 }
 
 fn gdb(mut opts: Options) -> ExitCode {
-    let elf = match qemu::build_kernel() {
+    with_default_system(&mut opts);
+    let elf = match qemu::build_kernel(opts.cfg.platform.board) {
         Ok(e) => e,
         Err(e) => return fail(&e),
     };
@@ -294,72 +446,47 @@ fn gdb(mut opts: Options) -> ExitCode {
     cmd.stdin(std::process::Stdio::inherit());
     match cmd.status() {
         Ok(s) => ExitCode::from(s.code().unwrap_or(1).clamp(0, 255) as u8),
-        Err(e) => fail(&format!("cannot start qemu-system-arm: {e}")),
+        Err(e) => fail(&format!(
+            "cannot start {}: {e}",
+            qemu::qemu_binary(&opts.cfg.platform)
+        )),
     }
 }
 
 fn test(opts: Options) -> ExitCode {
-    let selected: Vec<_> = tests::all()
-        .into_iter()
-        .filter(|t| opts.names.is_empty() || opts.names.iter().any(|n| t.name.contains(n.as_str())))
-        .collect();
+    let selected = |platform: &qemu::Platform| -> Vec<harness::QemuTest> {
+        tests::all(platform)
+            .into_iter()
+            .filter(|t| {
+                opts.names.is_empty() || opts.names.iter().any(|n| t.name.contains(n.as_str()))
+            })
+            .collect()
+    };
     if opts.list {
-        for t in &selected {
-            println!("{:32} {}", t.name, t.about);
+        for t in selected(&qemu::Platform::default()) {
+            let boards = match t.boards {
+                harness::Boards::All => "all boards".to_string(),
+                harness::Boards::Only(b) => format!("{} only", b.name()),
+            };
+            println!("{:32} [{boards}] {}", t.name, t.about);
         }
         return ExitCode::SUCCESS;
     }
-    let elf = match qemu::build_kernel() {
-        Ok(e) => e,
-        Err(e) => return fail(&e),
-    };
-    let log_dir = qemu::target_dir().join("qemu-logs");
-    let _ = std::fs::create_dir_all(&log_dir);
-    let (mut passed, mut failed) = (0, 0);
-    for t in &selected {
-        let (cfg, disk) = harness::with_disk(&t.config, &log_dir);
-        let mut problems = Vec::new();
-        if let Err(e) = harness::prepare_disk(&cfg, disk.as_deref()) {
-            problems.push(format!("disk image not prepared: {e}"));
+    let configs = if opts.platform_given {
+        if !opts.configs.is_empty() {
+            return fail("give either --config or board options, not both");
         }
-        let outcome = match harness::boot(&elf, &cfg, t.timeout, false) {
-            Ok(o) => o,
-            Err(e) => return fail(&e),
-        };
-        let log_path = log_dir.join(format!("{}.log", t.name));
-        let _ = std::fs::write(
-            &log_path,
-            format!(
-                "$ {}\n{}",
-                qemu::describe(&qemu::command(&elf, &cfg)),
-                outcome.log
-            ),
-        );
-        problems.extend(harness::check(t, &outcome));
-        if let Err(e) = harness::verify_disk(&cfg, disk.as_deref()) {
-            problems.push(format!("disk image check: {e}"));
-        }
-        if problems.is_empty() {
-            passed += 1;
-            println!("qemu test {:32} ok ({:.1?})", t.name, outcome.elapsed);
-        } else {
-            failed += 1;
-            println!("qemu test {:32} FAILED ({:.1?})", t.name, outcome.elapsed);
-            for p in &problems {
-                println!("    {p}");
-            }
-            println!("    console log: {}", log_path.display());
-            let lines: Vec<&str> = outcome.log.lines().collect();
-            for l in &lines[lines.len().saturating_sub(25)..] {
-                println!("    | {l}");
-            }
-        }
-    }
-    println!("\nqemu: {passed} passed, {failed} failed");
-    if failed == 0 {
-        ExitCode::SUCCESS
+        vec![matrix::custom(opts.cfg.platform.clone(), opts.kvmcheck)]
     } else {
-        ExitCode::FAILURE
+        match matrix::select(&opts.configs) {
+            Ok(c) => c,
+            Err(e) => return fail(&e),
+        }
+    };
+    match matrix::run(configs, &selected, opts.jobs) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => fail(&e),
     }
 }
 

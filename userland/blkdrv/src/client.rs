@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 
 use abi::{CapSlot, KernelError, MessageTag};
 use log::{error, info};
-use userlib::sys;
+use userlib::{dev, sys};
 
 use crate::proto::{self, Header, Status, SECTOR};
 
@@ -382,12 +382,14 @@ fn bench(blk: &BlkService) -> Result<(), Failed> {
     let ticks = end - start;
     let busy = ticks.saturating_sub(waited1 - waited0);
     let kib = u64::from(total) / 2;
+    // Under -icount shift=0 one instruction is 1 ns of counter time.
+    let (elapsed, outside) = (dev::ticks_to_ns(ticks, hz), dev::ticks_to_ns(busy, hz));
     info!(
         "blkclient: bench: read {kib} KiB via the block service, 4 KiB/call: {ticks} ticks ({hz} Hz) = {} instr elapsed ({}/KiB); outside driver irq_wait {} instr, {} instructions per KiB; {} interrupts",
-        ticks * 10,
-        ticks * 10 / kib,
-        busy * 10,
-        busy * 10 / kib,
+        elapsed,
+        elapsed / kib,
+        outside,
+        outside / kib,
         irqs1 - irqs0
     );
     Ok(())

@@ -1,14 +1,15 @@
-//! The virtio-blk driver task: finds the device on the vexpress-a9
-//! virtio-mmio transports, drives it with `virtio-drivers` over
-//! [`MemHal`], completes requests on its interrupt (or by polling when the
-//! manifest gives it no IRQ capability), and serves sectors over IPC.
+//! The virtio-blk driver task: finds the device on the virtio-mmio
+//! transports its capabilities describe (the board resolves them: from the
+//! device tree on virt), drives it with `virtio-drivers` over [`MemHal`],
+//! completes requests on its interrupt (or by polling when the manifest
+//! gives it no IRQ capability), and serves sectors over IPC.
 
 use core::ptr::NonNull;
 
-use abi::{CapSlot, KernelError, MessageTag, PAGE_SIZE};
+use abi::{CapSlot, CapType, DeviceRole, KernelError, MessageTag, PAGE_SIZE};
 use log::{error, info};
 use memclient::{ClientError, ErrorCode};
-use userlib::sys;
+use userlib::{dev, sys};
 use virtio_drivers::device::blk::{BlkReq, BlkResp, VirtIOBlk};
 use virtio_drivers::transport::mmio::{MmioError, MmioTransport, VirtIOHeader};
 
@@ -16,22 +17,14 @@ use crate::hal::{self, MemHal};
 use crate::mmio;
 use crate::proto::{self, Header, Status, SECTOR};
 
-/// The four virtio-mmio transports of vexpress-a9: one 4 KiB page.
-pub const VIRTIO_MMIO_BASE: u32 = 0x1001_3000;
-/// Distance between transports.
-pub const VIRTIO_STRIDE: u32 = 0x200;
-/// Transports on the board.
-pub const VIRTIO_TRANSPORTS: u32 = 4;
-/// GIC interrupt ID of transport 0 (QEMU `hw/arm/vexpress.c` wires
-/// transport `i` to `pic[40 + i]`, SPI 40 + i = GIC ID 72 + i).
-pub const VIRTIO_IRQ_BASE: u32 = 72;
-/// `cap_info` type number of an IRQ capability.
-const CAP_IRQ: u32 = 5;
+/// Size of one virtio-mmio transport's registers (header and config
+/// space; the virtio-mmio spec's layout, the same on every board).
+pub const TRANSPORT_SIZE: u32 = 0x200;
+/// Transports the driver probes at most (its capability table is smaller).
+pub const MAX_TRANSPORTS: usize = 16;
 /// virtio device ID of a block device.
 const DEVICE_BLOCK: u32 = 2;
 
-/// Slot of the IRQ capability (an empty or other slot: polling).
-const IRQ_SLOT: CapSlot = CapSlot(1);
 /// Slot of the block service's receive endpoint.
 const SERVICE: CapSlot = CapSlot(2);
 
@@ -46,9 +39,11 @@ const BENCH_BYTES: u32 = 4 << 20;
 pub enum DrvError {
     /// The memory server refused a request.
     Mem(ClientError),
-    /// No block device on the chosen transport.
-    NoDevice(usize),
-    /// The IRQ capability names no virtio-mmio line.
+    /// No block device on the chosen transport (its instance).
+    NoDevice(u8),
+    /// The capabilities describe no virtio-mmio transport.
+    NoTransports,
+    /// The IRQ capability is not the interrupt of any granted transport.
     NotVirtioIrq(u32),
     /// The transport's header is not usable.
     Transport(MmioError),
@@ -72,9 +67,13 @@ impl From<KernelError> for DrvError {
     }
 }
 
-/// What a transport slot holds.
+/// A transport this driver was granted and what it holds.
 #[derive(Clone, Copy, Debug)]
 pub struct Probe {
+    /// Its Device capability (address, IRQ, instance).
+    pub cap: dev::Device,
+    /// Virtual address of its registers (in the ioremapped page).
+    pub virt: u32,
     /// `MagicValue` (0x74726976, "virt").
     pub magic: u32,
     /// `Version` (1 legacy, 2 modern).
@@ -83,23 +82,46 @@ pub struct Probe {
     pub device_id: u32,
 }
 
-/// Reads the identification registers of the four transports mapped at
-/// `virt`.
-pub fn probe(virt: u32) -> [Probe; VIRTIO_TRANSPORTS as usize] {
-    core::array::from_fn(|i| {
-        let base = virt + i as u32 * VIRTIO_STRIDE;
+/// Maps (through the memory server) and identifies every virtio-mmio
+/// transport among this task's Device capabilities, in instance order.
+/// Returns how many there are; `out` holds them.
+pub fn probe(out: &mut [Option<Probe>; MAX_TRANSPORTS]) -> Result<usize, DrvError> {
+    let mut n = 0;
+    for cap in dev::devices().filter(|d| d.role() == Some(DeviceRole::VirtioMmio)) {
+        if n == MAX_TRANSPORTS {
+            break;
+        }
+        let phys = cap.phys();
+        // The registers must lie inside the capability's range.
+        if u64::from(cap.info.offset()) + u64::from(TRANSPORT_SIZE) > u64::from(cap.size()) {
+            error!(
+                "blkdrv: transport {} at {phys:#010x}: {} bytes of registers do not fit its {}-byte capability",
+                cap.info.instance(),
+                TRANSPORT_SIZE,
+                cap.size()
+            );
+            continue;
+        }
+        let page = hal::map_mmio_page(cap.page()).map_err(DrvError::Mem)?;
+        let base = page + cap.info.offset();
         let reg = |off: u32| {
-            // SAFETY: `virt` maps the whole transport page as device memory
-            // and every offset here is an aligned identification register
-            // inside it (reading them has no side effects).
+            // SAFETY: `page` maps the transport's page as device memory,
+            // the transport's registers lie inside it (checked above) and
+            // every offset here is an aligned identification register
+            // (reading them has no side effects).
             unsafe { mmio::read32((base + off) as usize as *const u32) }
         };
-        Probe {
+        out[n] = Some(Probe {
+            cap,
+            virt: base,
             magic: reg(0x000),
             version: reg(0x004),
             device_id: reg(0x008),
-        }
-    })
+        });
+        n += 1;
+    }
+    out[..n].sort_unstable_by_key(|p| p.map(|p| p.cap.info.instance()));
+    Ok(n)
 }
 
 fn device_name(id: u32) -> &'static str {
@@ -137,47 +159,55 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// Maps the transports, logs what they hold, and starts the block
-    /// device on the transport of its IRQ capability (or the first block
-    /// device when polling).
+    /// Maps the transports its capabilities describe, logs what they hold,
+    /// and starts the block device on the transport whose interrupt its
+    /// IRQ capability is (or the first block device when polling).
     pub fn start() -> Result<Self, DrvError> {
-        let virt = hal::ioremap(VIRTIO_MMIO_BASE, PAGE_SIZE).map_err(DrvError::Mem)?;
-        hal::set_mmio(VIRTIO_MMIO_BASE, virt);
-        let probes = probe(virt);
-        for (i, p) in probes.iter().enumerate() {
+        let mut probes = [None; MAX_TRANSPORTS];
+        let count = probe(&mut probes)?;
+        let probes = &probes[..count];
+        for p in probes.iter().flatten() {
             info!(
-                "blkdrv: transport {i} at {:#010x}: magic {:#010x} version {} device id {} ({})",
-                VIRTIO_MMIO_BASE + i as u32 * VIRTIO_STRIDE,
+                "blkdrv: transport {} at {:#010x}: magic {:#010x} version {} device id {} ({})",
+                p.cap.info.instance(),
+                p.cap.phys(),
                 p.magic,
                 p.version,
                 p.device_id,
                 device_name(p.device_id)
             );
         }
-        let irq = match sys::cap_info(IRQ_SLOT) {
-            Ok((CAP_IRQ, n, _)) => Some(n),
-            _ => None,
-        };
-        let index = match irq {
-            Some(n) if (VIRTIO_IRQ_BASE..VIRTIO_IRQ_BASE + VIRTIO_TRANSPORTS).contains(&n) => {
-                (n - VIRTIO_IRQ_BASE) as usize
-            }
-            Some(n) => return Err(DrvError::NotVirtioIrq(n)),
+        if count == 0 {
+            return Err(DrvError::NoTransports);
+        }
+        // The IRQ capability (none: poll) names the transport to drive.
+        let irq = dev::find_slot(CapType::Irq).and_then(|slot| match sys::cap_info(slot) {
+            Ok((_, n, _)) => Some((slot, n)),
+            Err(_) => None,
+        });
+        let chosen = match irq {
+            Some((_, n)) => probes
+                .iter()
+                .flatten()
+                .find(|p| p.cap.irq == Some(n))
+                .ok_or(DrvError::NotVirtioIrq(n))?,
             None => probes
                 .iter()
-                .position(|p| p.device_id == DEVICE_BLOCK)
+                .flatten()
+                .find(|p| p.device_id == DEVICE_BLOCK)
                 .ok_or(DrvError::NoDevice(0))?,
         };
-        if probes[index].device_id != DEVICE_BLOCK {
+        let index = chosen.cap.info.instance();
+        if chosen.device_id != DEVICE_BLOCK {
             return Err(DrvError::NoDevice(index));
         }
-        let header =
-            NonNull::new((virt + index as u32 * VIRTIO_STRIDE) as usize as *mut VirtIOHeader)
-                .ok_or(DrvError::NoDevice(index))?;
-        // SAFETY: `header` is transport `index` inside the device mapping
-        // made above, which this task never unmaps; the 0x200 bytes of the
-        // transport (header and config space) belong to it alone.
-        let transport = unsafe { MmioTransport::new(header, VIRTIO_STRIDE as usize) }
+        let header = NonNull::new(chosen.virt as usize as *mut VirtIOHeader)
+            .ok_or(DrvError::NoDevice(index))?;
+        // SAFETY: `header` is the chosen transport inside a device mapping
+        // made by `probe`, which this task never unmaps; the 0x200 bytes of
+        // the transport (header and config space, inside its capability's
+        // range: checked by `probe`) belong to it alone.
+        let transport = unsafe { MmioTransport::new(header, TRANSPORT_SIZE as usize) }
             .map_err(DrvError::Transport)?;
         let version = transport.version();
         let blk = VirtIOBlk::<MemHal, _>::new(transport)?;
@@ -195,12 +225,12 @@ impl Driver {
             ((io.ctl + 64) as usize as *mut BlkResp).write(BlkResp::default());
         }
         let irq = match irq {
-            Some(n) => {
-                sys::irq_bind(IRQ_SLOT)?;
+            Some((slot, n)) => {
+                sys::irq_bind(slot)?;
                 info!(
                     "blkdrv: transport {index}: virtio-blk, mmio {version:?}, irq {n}: interrupt-driven completion"
                 );
-                Some(IRQ_SLOT)
+                Some(slot)
             }
             None => {
                 info!("blkdrv: transport {index}: virtio-blk, mmio {version:?}, no IRQ capability: polling");
@@ -336,14 +366,15 @@ impl Driver {
         let ticks = end - start;
         let busy = ticks.saturating_sub(self.wait_ticks - waited);
         let kib = u64::from(sector) / 2;
-        // One counter tick = 10 ns; under -icount shift=0 = 10 instructions.
+        // Under -icount shift=0 one instruction is 1 ns of counter time.
+        let (elapsed, outside) = (dev::ticks_to_ns(ticks, hz), dev::ticks_to_ns(busy, hz));
         info!(
             "blkdrv: bench: read {kib} KiB, {} KiB/request: {ticks} ticks ({hz} Hz) = {} instr elapsed ({}/KiB); outside irq_wait {} instr, {} instructions per KiB; {} interrupts",
             per_request / 2,
-            ticks * 10,
-            ticks * 10 / kib.max(1),
-            busy * 10,
-            busy * 10 / kib.max(1),
+            elapsed,
+            elapsed / kib.max(1),
+            outside,
+            outside / kib.max(1),
             self.interrupts - irqs
         );
         Ok(())
@@ -500,12 +531,18 @@ fn refuse_all() {
 }
 
 /// The refused-grant role: a driver whose memory-server client has no
-/// Device grant asks for the transports anyway.
+/// Device grant asks for the transports anyway (it knows where they are
+/// from its own, information-only, Device capability).
 pub fn nogrant() -> i32 {
-    match hal::ioremap(VIRTIO_MMIO_BASE, PAGE_SIZE) {
+    let Some(cap) = dev::find(DeviceRole::VirtioMmio) else {
+        error!("blkdrv: no virtio-mmio Device capability: nothing to ask for");
+        return 1;
+    };
+    let page = cap.page();
+    match hal::ioremap(page, PAGE_SIZE) {
         Err(ClientError::Server(ErrorCode::PermissionDenied)) => {
             info!(
-                "blkdrv: ioremap({VIRTIO_MMIO_BASE:#010x}, {PAGE_SIZE}) without a device grant -> PermissionDenied: refused ok"
+                "blkdrv: ioremap({page:#010x}, {PAGE_SIZE}) without a device grant -> PermissionDenied: refused ok"
             );
             0
         }

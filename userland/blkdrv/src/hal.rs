@@ -4,7 +4,7 @@
 //!   into this task; each allocation is recorded in [`DmaTable`] so that
 //!   `share` of a buffer inside one is a table look-up, no IPC.
 //! - `dma_dealloc` → `DmaFree`.
-//! - `mmio_phys_to_virt` → the transport page this driver ioremapped (or a
+//! - `mmio_phys_to_virt` → a transport page this driver ioremapped (or a
 //!   new ioremap; only the PCI transport calls it).
 //! - `share`/`unshare`: a buffer inside one of our DMA allocations is handed
 //!   to the device as it is. Any other buffer (stack, heap, IPC buffer) is
@@ -77,12 +77,37 @@ static TABLE: Mutex<DmaTable> = Mutex::new(DmaTable {
     },
 });
 
-/// The ioremapped transport page: (physical page, virtual address).
-static MMIO: Mutex<Option<(u32, u32)>> = Mutex::new(None);
+/// Transport pages mapped at once (virt packs 8 transports in a page).
+const MAX_MMIO_PAGES: usize = 8;
 
-/// Records the transport page mapped at `virt`.
-pub fn set_mmio(phys_page: u32, virt: u32) {
-    *MMIO.lock() = Some((phys_page, virt));
+/// The ioremapped transport pages: (physical page, virtual address).
+static MMIO: Mutex<[Option<(u32, u32)>; MAX_MMIO_PAGES]> = Mutex::new([None; MAX_MMIO_PAGES]);
+
+/// The virtual address of the transport page `phys_page`, ioremapped on
+/// first use (several transports share a page: one mapping serves them
+/// all).
+pub fn map_mmio_page(phys_page: u32) -> Result<u32, memclient::ClientError> {
+    if let Some(virt) = mmio_page(phys_page) {
+        return Ok(virt);
+    }
+    let virt = ioremap(phys_page, PAGE_SIZE)?;
+    let mut pages = MMIO.lock();
+    match pages.iter_mut().find(|p| p.is_none()) {
+        Some(slot) => *slot = Some((phys_page, virt)),
+        // Not recorded: `mmio_phys_to_virt` would map it again, which only
+        // the PCI transport (not used here) asks for.
+        None => log::warn!("blkdrv: more than {MAX_MMIO_PAGES} transport pages mapped"),
+    }
+    Ok(virt)
+}
+
+/// The virtual address of an already mapped transport page.
+fn mmio_page(phys_page: u32) -> Option<u32> {
+    MMIO.lock()
+        .iter()
+        .flatten()
+        .find(|(page, _)| *page == phys_page)
+        .map(|&(_, virt)| virt)
 }
 
 /// A snapshot of the counters.
@@ -256,9 +281,9 @@ unsafe impl Hal for MemHal {
 
     unsafe fn mmio_phys_to_virt(paddr: PhysAddr, size: usize) -> NonNull<u8> {
         let pa = paddr as u32;
-        if let Some((page, virt)) = *MMIO.lock() {
-            let off = pa.wrapping_sub(page);
-            if u64::from(pa) == paddr && (off as usize).saturating_add(size) <= PAGE_SIZE as usize {
+        let off = pa & (PAGE_SIZE - 1);
+        if u64::from(pa) == paddr && (off as usize).saturating_add(size) <= PAGE_SIZE as usize {
+            if let Some(virt) = mmio_page(pa - off) {
                 if let Some(p) = NonNull::new((virt + off) as usize as *mut u8) {
                     return p;
                 }

@@ -6,8 +6,11 @@
 //! bits above it a parameter (driver options, client scenario).
 //!
 //! Capability slots: 0 = the memory server (every role). Driver: 1 = the
-//! transport's IRQ (empty: poll), 2 = the block service endpoint (receive).
-//! Client: 1 = the block service endpoint (send).
+//! transport's IRQ (empty: poll), 2 = the block service endpoint (receive),
+//! then one information-only Device capability per virtio-mmio transport
+//! (the driver finds the IRQ and the transports by type and role, in any
+//! slot). Client: 1 = the block service endpoint (send). Nogrant: a
+//! transport's Device capability, with no grant at the server.
 #![no_std]
 #![no_main]
 

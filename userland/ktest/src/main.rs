@@ -5,11 +5,11 @@
 #![no_main]
 
 use abi::{
-    CapSlot, ClientFlags, FaultKind, FaultMessage, FrameRun, KernelError, MapAttrs, MemType,
-    MessageTag, Syscall, VirtAddr, CAP_INFO_LIMITS, FLUSH_ALL, LABEL_FAULT,
+    CapSlot, CapType, ClientFlags, DeviceRole, FaultKind, FaultMessage, FrameRun, KernelError,
+    MapAttrs, MemType, MessageTag, Syscall, VirtAddr, CAP_INFO_LIMITS, FLUSH_ALL, LABEL_FAULT,
 };
 use log::{error, info};
-use userlib::sys;
+use userlib::{dev, mmio, sys, LineBuf};
 
 const SUPERVISOR: u32 = 1;
 const PONG: u32 = 2;
@@ -77,7 +77,12 @@ struct Expect {
     code: u32,
 }
 
-const EXPECTED: [Expect; 9] = [
+/// Every task of `ipc-test` but the supervisor, pong (serves for ever) and
+/// the spinner (never ends), by task id (`kernel/src/manifest.rs`,
+/// `IPC_TEST`: id = index + 1). The SP804 interrupt test is a system of its
+/// own (`irq-test`): virt has no SP804, and a refused task here would shift
+/// every id after it.
+const EXPECTED: [Expect; 8] = [
     Expect {
         task: 3,
         name: "ping",
@@ -115,27 +120,20 @@ const EXPECTED: [Expect; 9] = [
     },
     Expect {
         task: 9,
-        name: "irqtest",
-        kind: FaultKind::Exit,
-        address: Some(0),
-        code: 0,
-    },
-    Expect {
-        task: 10,
         name: "kmemcheck",
         kind: FaultKind::Exit,
         address: Some(0),
         code: 0,
     },
     Expect {
-        task: 11,
+        task: 10,
         name: "stackhog",
         kind: FaultKind::Exit,
         address: Some(0),
         code: 0,
     },
     Expect {
-        task: 12,
+        task: 11,
         name: "overflow",
         kind: FaultKind::StackOverflow,
         address: None,
@@ -395,11 +393,25 @@ fn capcheck() -> i32 {
         sys::cap_info_limits(slot(0)),
         KernelError::InvalidArgument,
     );
-    ok &= expect_err(
-        "cap_info part 1 of a Pool",
-        sys::cap_info_limits(slot(1)),
-        KernelError::InvalidArgument,
-    );
+    // Part 1 of a Pool is the board's whole RAM (the memory server's
+    // "never ioremap" range): it must hold the Pool's own frames.
+    ok &= match (sys::cap_info(slot(1)), dev::pool_ram(slot(1))) {
+        (Ok((2, base, count)), Ok((ram, frames)))
+            if ram <= base
+                && u64::from(base) + u64::from(count) <= u64::from(ram) + u64::from(frames) =>
+        {
+            info!(
+                "capcheck: cap_info part 1 of a Pool = RAM frames {ram:#x}..{:#x}, holding the pool's {base:#x}..{:#x} ok",
+                u64::from(ram) + u64::from(frames),
+                base + count
+            );
+            true
+        }
+        other => {
+            error!("capcheck: cap_info part 1 of a Pool: {other:?}, expected the RAM range around the pool");
+            false
+        }
+    };
     ok &= expect_err(
         "cap_info part 2",
         KernelError::check(
@@ -431,6 +443,13 @@ fn capcheck() -> i32 {
 const VSPACE: CapSlot = CapSlot(0);
 const POOL: CapSlot = CapSlot(1);
 const DEVICE: CapSlot = CapSlot(2);
+
+/// A label built on the stack (the test tasks have no heap).
+fn label(args: core::fmt::Arguments<'_>) -> LineBuf {
+    let mut l = LineBuf::new();
+    let _ = core::fmt::Write::write_fmt(&mut l, args);
+    l
+}
 const NOT_MEMORY: CapSlot = CapSlot(3);
 
 fn mcheck(what: &str, r: Result<u32, KernelError>, want: Result<u32, KernelError>) -> bool {
@@ -448,6 +467,21 @@ fn mapcheck() -> i32 {
         error!("mapcheck: slot 1 is not a Pool capability");
         return 1;
     };
+    // The device the manifest granted (the board layer resolved its
+    // address: none is built in here).
+    let device = match dev::device(DEVICE) {
+        Ok(d) => d,
+        Err(e) => {
+            error!("mapcheck: slot 2 is not a Device capability: {e}");
+            return 1;
+        }
+    };
+    info!(
+        "mapcheck: device {} frames {:#x}..{:#x}",
+        dev::role_name(device.role()),
+        device.first_frame,
+        device.first_frame + device.frames
+    );
     info!("mapcheck: pool frames {:#x}..{:#x}", base, base + count);
     let run = |pfn: u32, count: u32| FrameRun { pfn, count };
     let va = VirtAddr(0x4010_0000);
@@ -510,7 +544,7 @@ fn mapcheck() -> i32 {
     );
     ok &= mcheck(
         "map device frames as normal cached memory",
-        sys::map_pages(VSPACE, va, &[run(0x10000, 1)], rw, DEVICE),
+        sys::map_pages(VSPACE, va, &[run(device.first_frame, 1)], rw, DEVICE),
         Err(KernelError::AttributesNotAllowed),
     );
     ok &= mcheck(
@@ -607,22 +641,35 @@ fn mapcheck() -> i32 {
         Err(KernelError::OutOfWindow),
     );
 
-    // Device memory: the motherboard's system registers.
+    // Device memory: the granted device's first page.
+    let name = dev::role_name(device.role());
     let dva = VirtAddr(0x4020_0000);
     ok &= mcheck(
-        "map the sysregs page as device memory",
-        sys::map_pages(VSPACE, dva, &[run(0x10000, 1)], MapAttrs::DEVICE_RO, DEVICE),
+        label(format_args!("map the {name} page as device memory")).as_str(),
+        sys::map_pages(
+            VSPACE,
+            dva,
+            &[run(device.first_frame, 1)],
+            MapAttrs::DEVICE_RO,
+            DEVICE,
+        ),
         Ok(1),
     );
-    // SAFETY: mapped read-only device memory; SYS_ID has no read side effects.
-    let id = unsafe { (dva.0 as *const u32).read_volatile() };
-    info!("mapcheck: SYS_ID through the window = {id:#010x}");
+    // SAFETY: mapped read-only device memory; identification registers
+    // have no read side effects.
+    match unsafe { dev::identity(device.role(), dva.0 + device.info.offset()) } {
+        Some(id) => info!("mapcheck: {name} identity through the window = {id:#010x}"),
+        None => {
+            error!("mapcheck: the {name} page through the window shows no identity");
+            ok = false;
+        }
+    }
     ok &= icheck(
-        "the sysregs page",
+        label(format_args!("the {name} page")).as_str(),
         dva,
-        Ok((MapAttrs::DEVICE_RO, 0x1000_0000)),
+        Ok((MapAttrs::DEVICE_RO, device.page())),
     );
-    ok &= map_attribute_checks(base);
+    ok &= map_attribute_checks(base, &device);
     if ok {
         info!("mapcheck: all map checks passed");
         0
@@ -671,7 +718,7 @@ fn icheck(what: &str, va: VirtAddr, want: Result<(MapAttrs, u32), KernelError>) 
 /// The memory types each frame kind allows, as `mapping_info` reports
 /// them; `mapping_info` of the task's own image, stack and kernel
 /// addresses; `cap_info` part 1 of a plain VSpace capability.
-fn map_attribute_checks(base: u32) -> bool {
+fn map_attribute_checks(base: u32, device: &dev::Device) -> bool {
     let run = |pfn: u32, count: u32| FrameRun { pfn, count };
     let mut ok = true;
     // ioremap_wc: device frames as Normal uncached.
@@ -681,16 +728,20 @@ fn map_attribute_checks(base: u32) -> bool {
         sys::map_pages(
             VSPACE,
             wc,
-            &[run(0x10000, 1)],
+            &[run(device.first_frame, 1)],
             MapAttrs::new(MemType::NormalUncached, false),
             DEVICE,
         ),
         Ok(1),
     );
     ok &= icheck(
-        "the write-combined sysregs page",
+        label(format_args!(
+            "the write-combined {} page",
+            dev::role_name(device.role())
+        ))
+        .as_str(),
         wc,
-        Ok((MapAttrs::new(MemType::NormalUncached, false), 0x1000_0000)),
+        Ok((MapAttrs::new(MemType::NormalUncached, false), device.page())),
     );
     // A DMA-style buffer: pool RAM as Normal uncached.
     let dma = VirtAddr(0x4040_0000);
@@ -774,8 +825,8 @@ fn map_attribute_checks(base: u32) -> bool {
 /// window 300 pages, OBSERVER).
 const KM_VSPACE: CapSlot = CapSlot(0);
 const KM_POOL: CapSlot = CapSlot(1);
-/// Its task id (slot 9 of ipc-test).
-const KM_TASK_ID: u32 = 10;
+/// Its task id (index 8 of ipc-test).
+const KM_TASK_ID: u32 = 9;
 
 fn kcheck(what: &str, r: Result<u32, KernelError>, want: Result<u32, KernelError>) -> bool {
     if r == want {
@@ -979,31 +1030,74 @@ fn failer() -> i32 {
 }
 
 // ---------------------------------------------------------------------------
-// irqtest: the SP804 dual timer (IRQ 34) through Device and Irq caps.
+// irqtest: an SP804 dual timer (role Timer: vexpress-a9 has one, virt
+// none) through Device and Irq caps; address and interrupt from the caps.
 
 fn irqtest() -> i32 {
-    const SP804_LOAD: usize = 0x00;
-    const SP804_CONTROL: usize = 0x08;
-    const SP804_INTCLR: usize = 0x0c;
+    const SP804_LOAD: u32 = 0x00;
+    const SP804_CONTROL: u32 = 0x08;
+    const SP804_INTCLR: u32 = 0x0c;
+    /// The SP804's part number in its PrimeCell peripheral ID.
+    const SP804_PART: u32 = 0x804;
     // Enable | interrupt enable | 32-bit | one-shot.
     const ONE_SHOT_IRQ: u32 = 0x80 | 0x20 | 0x02 | 0x01;
-    let (vspace, device, irq) = (CapSlot(0), CapSlot(1), CapSlot(2));
+    let vspace = CapSlot(0);
+    let Some(timer) = dev::find(DeviceRole::Timer) else {
+        error!("irqtest: no Device capability with role timer");
+        return 1;
+    };
+    let Some(irq) = dev::find_slot(CapType::Irq) else {
+        error!("irqtest: no Irq capability");
+        return 1;
+    };
+    let irq_number = match sys::cap_info(irq) {
+        Ok((_, n, _)) => n,
+        Err(e) => {
+            error!("irqtest: cap_info(irq): {e}");
+            return 1;
+        }
+    };
+    // The Irq capability must be the timer's own line.
+    if timer.irq != Some(irq_number) {
+        error!(
+            "irqtest: the Irq capability is line {irq_number}, the timer's is {:?}",
+            timer.irq
+        );
+        return 1;
+    }
     let va = VirtAddr(0x4030_0000);
     if sys::map_pages(
         vspace,
         va,
         &[FrameRun {
-            pfn: 0x10011,
+            pfn: timer.first_frame,
             count: 1,
         }],
         MapAttrs::DEVICE_RW,
-        device,
+        timer.slot,
     ) != Ok(1)
     {
         error!("irqtest: cannot map the SP804");
         return 1;
     }
-    let reg = |off: usize| (va.0 as usize + off) as *mut u32;
+    let regs = va.0 + timer.info.offset();
+    // SAFETY: the timer's register page is mapped; ID registers have no
+    // read side effects.
+    match unsafe { dev::identity(timer.role(), regs) } {
+        Some(pid) if pid & 0xfff == SP804_PART => {}
+        other => {
+            error!(
+                "irqtest: the timer at {:#010x} is not an SP804 ({other:x?})",
+                timer.phys()
+            );
+            return 1;
+        }
+    }
+    info!(
+        "irqtest: SP804 at {:#010x}, irq {irq_number} (from its capabilities)",
+        timer.phys()
+    );
+    let reg = |off: u32| regs + off;
     if sys::irq_wait(irq) != Err(KernelError::IrqNotBound) {
         error!("irqtest: irq_wait before irq_bind was not refused");
         return 1;
@@ -1016,16 +1110,16 @@ fn irqtest() -> i32 {
     for round in 1..=3 {
         // SAFETY: the SP804 registers are mapped read-write device memory.
         unsafe {
-            reg(SP804_CONTROL).write_volatile(0);
-            reg(SP804_LOAD).write_volatile(5_000); // 5 ms at 1 MHz
-            reg(SP804_CONTROL).write_volatile(ONE_SHOT_IRQ);
+            mmio::write32(reg(SP804_CONTROL), 0);
+            mmio::write32(reg(SP804_LOAD), 5_000); // 5 ms at 1 MHz
+            mmio::write32(reg(SP804_CONTROL), ONE_SHOT_IRQ);
         }
         if let Err(e) = sys::irq_wait(irq) {
             error!("irqtest: irq_wait failed: {e}");
             return 1;
         }
         // SAFETY: as above; writing INTCLR deasserts the interrupt.
-        unsafe { reg(SP804_INTCLR).write_volatile(1) };
+        unsafe { mmio::write32(reg(SP804_INTCLR), 1) };
         if let Err(e) = sys::irq_ack(irq) {
             error!("irqtest: irq_ack failed: {e}");
             return 1;
@@ -1070,7 +1164,8 @@ fn ticker() -> i32 {
 
 // ---------------------------------------------------------------------------
 // Benchmark: null IPC round trip and map_pages cost (meaningful under
-// -icount shift=0, where one global-timer tick = 10 instructions).
+// -icount shift=0, where one instruction takes 1 ns: a counter tick is
+// 10^9 / frequency instructions, the frequency `read_counter` reports).
 
 fn bench_server() -> i32 {
     if sys::recv(slot(0)).is_err() {
@@ -1104,6 +1199,9 @@ fn bench_client() -> i32 {
         overhead += b - a;
     }
     let overhead_per_pair = overhead as f32 / 100.0;
+    let (_, hz) = sys::read_counter();
+    // Instructions per counter tick under -icount shift=0.
+    let insns_per_tick = 1e9 / hz.max(1) as f32;
     let t0 = ticks();
     for _ in 0..ROUNDS {
         if sys::call(ep, MessageTag::default()).is_err() {
@@ -1116,7 +1214,7 @@ fn bench_client() -> i32 {
     info!(
         "bench: null call+reply_recv round trip: {:.1} ticks = {} instructions (icount), {} rounds",
         per,
-        (per * 10.0) as u32,
+        (per * insns_per_tick) as u32,
         ROUNDS
     );
     let Ok((2, base, _)) = sys::cap_info(pool) else {
@@ -1156,9 +1254,9 @@ fn bench_client() -> i32 {
         info!(
             "bench: map_pages {:2} pages: {} instructions per call, {} per page; unmap+flush {} per page",
             pages,
-            (map_per_call * 10.0) as u32,
-            (map_per_call * 10.0 / pages as f32) as u32,
-            (unmap_per_call * 10.0 / pages as f32) as u32
+            (map_per_call * insns_per_tick) as u32,
+            (map_per_call * insns_per_tick / pages as f32) as u32,
+            (unmap_per_call * insns_per_tick / pages as f32) as u32
         );
     }
     info!("bench: done");

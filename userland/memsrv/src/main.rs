@@ -4,7 +4,9 @@
 //! - slot 0: the endpoint it receives on — client requests (badge = client
 //!   task id) and, as every client's supervisor, their fault/exit reports;
 //! - slot 1: the Pool of all free RAM, which the kernel also maps linearly
-//!   at [`LINEAR_MAP_BASE`] so the server can zero and inspect frames;
+//!   at [`LINEAR_MAP_BASE`] so the server can zero and inspect frames; its
+//!   `cap_info` part 1 is the board's whole RAM (kernel included), which no
+//!   client may ever `ioremap`;
 //! - then for each client a VSpace capability (its page quota, window
 //!   quota and flags ride in the capability: `cap_info` parts 0 and 1),
 //!   followed by the Device capabilities that client may ioremap.
@@ -31,13 +33,10 @@ use memserver::{
     ServerConfig, VaRange, VmapConfig,
 };
 use talc::{ErrOnOom, Span, Talc, Talck};
-use userlib::{sys, LineBuf};
+use userlib::{dev, sys, LineBuf};
 
 /// Where the kernel maps the Pool (`kernel/src/manifest.rs`).
 const LINEAR_MAP_BASE: u32 = 0x5000_0000;
-/// Start of RAM on vexpress-a9 (board fact: `ioremap` of anything from
-/// here to the end of the pool is RAM, kernel memory included).
-const RAM_BASE: u32 = 0x6000_0000;
 /// The server's own heap, carved from the start of the pool.
 const HEAP_BYTES: u32 = 8 << 20;
 /// Most clients (capability slots bound it anyway).
@@ -263,6 +262,21 @@ pub fn task_main(_arg: u32) -> i32 {
         error!("memserver: slot 1 is not a Pool capability");
         return 1;
     };
+    // The board's RAM, from the kernel (the board layer knows it; no
+    // address is built in here).
+    let ram = match dev::pool_ram(POOL) {
+        Ok((first, count)) => match count.checked_mul(abi::PAGE_SIZE) {
+            Some(bytes) if count > 0 => PhysRange::new(first << abi::PAGE_SHIFT, bytes),
+            _ => {
+                error!("memserver: the Pool capability reports {count} RAM frames");
+                return 1;
+            }
+        },
+        Err(e) => {
+            error!("memserver: no RAM range in the Pool capability (cap_info part 1): {e}");
+            return 1;
+        }
+    };
     let heap_pages = HEAP_BYTES >> 12;
     if pool_count <= heap_pages {
         error!("memserver: pool of {pool_count} frames is too small");
@@ -329,10 +343,7 @@ pub fn task_main(_arg: u32) -> i32 {
     }
     let boot_free = pool.free_frames();
     let mut config = ServerConfig::new(VmapConfig::default());
-    config.ram.push(PhysRange::new(
-        RAM_BASE,
-        ((pool_base + pool_count) << 12) - RAM_BASE,
-    ));
+    config.ram.push(ram);
     for c in &clients {
         let mut cc = ClientConfig::new(
             ClientId(c.id),
@@ -367,6 +378,11 @@ pub fn task_main(_arg: u32) -> i32 {
         boot_free,
         clients.len(),
         devices.len()
+    );
+    info!(
+        "memserver: RAM {:#010x}-{:#010x} (from the Pool capability): never ioremapped",
+        ram.start.0,
+        ram.end() - 1
     );
     let mut line = LineBuf::new();
     let _ = server.pool().write_buddyinfo(&mut line);
@@ -433,11 +449,12 @@ const ZERO_PROBE_PAGES: u32 = 256;
 
 /// Times [`zero::zero_pages`] over the first frames after the heap, before
 /// they join the buddy pool (nobody holds them yet), and logs the cost per
-/// page: under `-icount` one global-timer tick is 10 instructions.
+/// page: under `-icount shift=0` one instruction is 1 ns, and the counter
+/// runs at the frequency `read_counter` reports.
 fn measure_zeroing(frames_after_heap: u32) {
     let pages = ZERO_PROBE_PAGES.min(frames_after_heap);
     let addr = LINEAR_MAP_BASE + HEAP_BYTES;
-    let (t0, _) = sys::read_counter();
+    let (t0, hz) = sys::read_counter();
     // SAFETY: `pages` frames right after the heap, mapped read-write at
     // their linear-map address; they are not in the buddy pool yet, so
     // nothing refers to them.
@@ -449,7 +466,7 @@ fn measure_zeroing(frames_after_heap: u32) {
             "memserver: zeroing {} pages took {} ticks (under -icount: {} instructions per page)",
             pages,
             ticks,
-            ticks * 10 / u64::from(pages)
+            dev::ticks_to_ns(ticks, hz) / u64::from(pages)
         );
     }
 }

@@ -10,9 +10,6 @@ use userlib::{mem, sys, LineBuf};
 
 use crate::MEMSERVER;
 
-/// The device granted in the manifest (sysregs).
-const SYSREGS: u32 = 0x1000_0000;
-
 /// One mapping whose installed type must be `want`.
 fn check_type(what: &str, addr: VirtAddr, want: MemType) -> bool {
     match sys::mapping_info(addr) {
@@ -39,6 +36,10 @@ fn check_type(what: &str, addr: VirtAddr, want: MemType) -> bool {
 /// back the descriptors the kernel installed for them.
 pub fn dma_attrs() -> i32 {
     let client = mem::client(MEMSERVER);
+    let Some(granted) = crate::granted_device("dma-attrs") else {
+        return 1;
+    };
+    let device = PhysAddr(granted.page());
     let mut good = true;
     let dma = match client.dma_alloc(4) {
         Ok(d) => d,
@@ -70,21 +71,21 @@ pub fn dma_attrs() -> i32 {
         }
     };
     good &= check_type("vmalloc area", area.addr(), MemType::NormalCached);
-    match client.ioremap(PhysAddr(SYSREGS), PAGE_SIZE, MemType::Device) {
+    match client.ioremap(device, PAGE_SIZE, MemType::Device) {
         Ok(io) => good &= check_type("ioremap", io.addr(), MemType::Device),
         Err(e) => {
             error!("dma-attrs: ioremap(Device): {e:?}");
             good = false;
         }
     }
-    match client.ioremap(PhysAddr(SYSREGS), PAGE_SIZE, MemType::NormalUncached) {
+    match client.ioremap(device, PAGE_SIZE, MemType::NormalUncached) {
         Ok(io) => good &= check_type("ioremap_wc", io.addr(), MemType::NormalUncached),
         Err(e) => {
             error!("dma-attrs: ioremap(NormalUncached): {e:?}");
             good = false;
         }
     }
-    match client.ioremap(PhysAddr(SYSREGS), PAGE_SIZE, MemType::NormalCached) {
+    match client.ioremap(device, PAGE_SIZE, MemType::NormalCached) {
         Err(ClientError::Server(ErrorCode::PermissionDenied)) => {
             info!("dma-attrs: ioremap(NormalCached) of a device -> PermissionDenied ok");
         }

@@ -3,14 +3,12 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-use abi::MemType;
+use abi::{DeviceRole, MemType};
 use log::{error, info};
-use userlib::mem;
+use userlib::{dev, mem, mmio};
 
+use crate::device::{self, PL031_PART, RTCDR};
 use crate::MEMSERVER;
-
-/// Sysregs (granted to this client in the manifest): SYS_ID at offset 0.
-const SYSREGS: u32 = 0x1000_0000;
 
 fn fail(what: &str, e: impl core::fmt::Debug) -> i32 {
     error!("demo: {what}: {e:?}");
@@ -75,18 +73,41 @@ pub fn run() -> i32 {
         crate::HEAP.grown() / 1024
     );
 
-    // ioremap of the device this client was granted.
-    let io = match client.ioremap(abi::PhysAddr(SYSREGS), 4096, MemType::Device) {
-        Ok(m) => m,
-        Err(e) => return fail("ioremap(sysregs)", e),
+    // ioremap of the device this client was granted: the real-time clock
+    // (a PL031 on both QEMU boards). Its address comes from this task's
+    // own Device capability, which the kernel's board layer filled in.
+    let Some(rtc) = dev::find(DeviceRole::Rtc) else {
+        error!("demo: no Device capability with role rtc");
+        return 1;
     };
-    // SAFETY: ioremap mapped the sysregs page as device memory; SYS_ID has
-    // no read side effects.
-    let id = unsafe { (io.addr().0 as usize as *const u32).read_volatile() };
+    let io = match client.ioremap(
+        abi::PhysAddr(rtc.phys()),
+        rtc.size() - rtc.info.offset(),
+        MemType::Device,
+    ) {
+        Ok(m) => m,
+        Err(e) => return fail("ioremap(rtc)", e),
+    };
+    let regs = io.addr().0;
+    // SAFETY: ioremap mapped the RTC's register page as device memory; the
+    // identification registers have no read side effects.
+    let rtc_ok = match unsafe { device::identity(rtc.role(), regs) } {
+        Some(pid) if pid & 0xfff == PL031_PART => true,
+        other => {
+            error!(
+                "demo: the rtc at {:#010x} is not a PL031 (peripheral ID {other:x?})",
+                rtc.phys()
+            );
+            false
+        }
+    };
+    // SAFETY: as above; reading the data register has no side effects.
+    let seconds = unsafe { mmio::read32(regs + RTCDR) };
     info!(
-        "demo: ioremap(sysregs) -> {:#010x}: SYS_ID = {:#010x}",
-        io.addr().0,
-        id
+        "demo: ioremap rtc (pl031) at {:#010x} -> {:#010x}: RTCDR = {} (seconds since 1970)",
+        rtc.phys(),
+        regs,
+        seconds
     );
 
     if let Err(e) = crate::info::print_all("demo") {
@@ -98,7 +119,7 @@ pub fn run() -> i32 {
     drop(zeroed);
     drop(io);
     info!("demo: freed; exiting (the server reclaims the heap)");
-    if good && all_zero && sum == 1_249_975_000 {
+    if good && all_zero && rtc_ok && sum == 1_249_975_000 {
         0
     } else {
         1

@@ -10,14 +10,15 @@
 //!   (`OutOfMemory`) and checks no frame leaks (boot with `-m 128M`: the
 //!   pool is then smaller than the 240 MiB window).
 
+use alloc::format;
 use alloc::vec::Vec;
 use core::fmt::Debug;
 
-use abi::{MessageTag, Pfn, PhysAddr, VirtAddr, PAGE_SIZE};
+use abi::{DeviceRole, MessageTag, Pfn, PhysAddr, VirtAddr, IPC_BUFFER_VADDR, PAGE_SIZE};
 use ipc::{decode_response, BoundedVec, Opcode, Response, HEADER_SIZE, PROTOCOL_VERSION};
 use log::{error, info};
 use memclient::{ClientError, ErrorCode, MemType, PageRun, VmallocFlags, VmapFlags, VmapSource};
-use userlib::{mem, sys};
+use userlib::{dev, mem, sys};
 
 use crate::stress::{fill, verify, Client};
 use crate::MEMSERVER;
@@ -30,8 +31,6 @@ const INNOCENT_TAG: u32 = 0x1a0c_e417;
 const EVIL_DONE_TAG: u32 = 0xd0e5_0001;
 /// Caller tag of the area evil overruns (the server's report names it).
 const OVERRUN_TAG: u32 = 0x0bad_c0de;
-/// The device granted to evil in the manifest (sysregs).
-const GRANTED: u32 = 0x1000_0000;
 /// How long either side waits for the other (yields).
 const PATIENCE: u32 = 20_000;
 
@@ -439,31 +438,65 @@ pub fn run() -> i32 {
         ErrorCode::TooLarge,
     );
 
-    // --- ioremap of what is not a granted device.
+    // --- ioremap of what is not a granted device. Every address comes
+    // from this task's own view (its frames, its Device capability), none
+    // from the board.
+    let Some(granted) = crate::granted_device("evil") else {
+        return 1;
+    };
+    // The console: the manifest gives evil a capability describing it but
+    // no grant at the server.
+    let Some(console) = dev::find(DeviceRole::Console) else {
+        error!("evil: no Device capability with role console (the ungranted device)");
+        return 1;
+    };
+    let granted_at = granted.page();
+    let name = dev::role_name(granted.role());
+    // A RAM frame of its own (pool memory) and the kernel's frame behind
+    // its IPC buffer (kernel memory).
+    let own_ram = client
+        .vmalloc(P)
+        .and_then(|a| Ok((client.virt_to_phys(a.addr())?, a)));
+    let Some((own_frame, own_area)) = c.ok("vmalloc + virt_to_phys", own_ram) else {
+        return 1;
+    };
+    let kernel_page = match sys::mapping_info(IPC_BUFFER_VADDR) {
+        Ok((_, pa, _)) => pa.0,
+        Err(e) => {
+            error!("evil: mapping_info(IPC buffer): {e}");
+            return 1;
+        }
+    };
     let io = |phys, size| client.ioremap(PhysAddr(phys), size, MemType::Device);
     c.expect(
-        "ioremap(RAM 0x68000000)",
-        io(0x6800_0000, P),
+        "ioremap(RAM: a frame of its own vmalloc area)",
+        io(own_frame.0 & !(P - 1), P),
         ErrorCode::PermissionDenied,
     );
     c.expect(
-        "ioremap(kernel 0x60100000)",
-        io(0x6010_0000, P),
+        "ioremap(kernel: the frame of its IPC buffer)",
+        io(kernel_page, P),
+        ErrorCode::PermissionDenied,
+    );
+    c.ok("vfree", client.vfree(own_area));
+    c.expect(
+        "ioremap(console) (not granted)",
+        io(console.phys(), P),
         ErrorCode::PermissionDenied,
     );
     c.expect(
-        "ioremap(uart0 0x10009000) (not granted)",
-        io(0x1000_9000, P),
+        &format!(
+            "ioremap({name}, {} pages) (grant is {} page{})",
+            granted.frames + 1,
+            granted.frames,
+            if granted.frames == 1 { "" } else { "s" }
+        ),
+        io(granted_at, granted.size() + P),
         ErrorCode::PermissionDenied,
     );
     c.expect(
-        "ioremap(sysregs, 2 pages) (grant is 1 page)",
-        io(GRANTED, 2 * P),
-        ErrorCode::PermissionDenied,
-    );
-    c.expect(
-        "ioremap(sysregs, size 0)",
-        io(GRANTED, 0),
+        &format!("ioremap({name}, size 0)"),
+        io(granted_at, 0),
         ErrorCode::InvalidSize,
     );
     c.expect(
@@ -472,28 +505,28 @@ pub fn run() -> i32 {
         ErrorCode::InvalidSize,
     );
     c.expect(
-        "ioremap(sysregs, NormalCached) (a device is never cached)",
-        client.ioremap(PhysAddr(GRANTED), P, MemType::NormalCached),
+        &format!("ioremap({name}, NormalCached) (a device is never cached)"),
+        client.ioremap(PhysAddr(granted_at), P, MemType::NormalCached),
         ErrorCode::PermissionDenied,
     );
     if let Some(wc) = c.ok(
-        "ioremap(sysregs, NormalUncached)",
-        client.ioremap(PhysAddr(GRANTED), P, MemType::NormalUncached),
+        &format!("ioremap({name}, NormalUncached)"),
+        client.ioremap(PhysAddr(granted_at), P, MemType::NormalUncached),
     ) {
         match mem::mapped_type(wc.addr()) {
             Ok(MemType::NormalUncached) => {
-                info!("evil: ioremap(sysregs, NormalUncached) maps Normal uncached ok")
+                info!("evil: ioremap({name}, NormalUncached) maps Normal uncached ok")
             }
             other => {
                 c.wrong += 1;
-                error!("evil: ioremap(sysregs, NormalUncached) mapped as {other:?}");
+                error!("evil: ioremap({name}, NormalUncached) mapped as {other:?}");
             }
         }
     }
 
     // --- Wrong kinds and vmap of frames not ours.
     let (Some(dev), Some(area)) = (
-        c.ok("ioremap(sysregs)", io(GRANTED, P)),
+        c.ok(&format!("ioremap({name})"), io(granted_at, P)),
         c.ok("vmalloc(1 page)", client.vmalloc(P)),
     ) else {
         return 1;
@@ -526,14 +559,15 @@ pub fn run() -> i32 {
         .unwrap_or_default();
         VmapSource::Frames(runs)
     };
+    let kernel_frame = kernel_page >> abi::PAGE_SHIFT;
     c.expect(
-        "vmap(kernel frame 0x60100)",
-        client.vmap(frames(0x60100, 1), VmapFlags::NONE),
+        "vmap(kernel frame: its IPC buffer's)",
+        client.vmap(frames(kernel_frame, 1), VmapFlags::NONE),
         ErrorCode::NotOwner,
     );
     c.expect(
-        "vmap(device frame 0x10000) (ioremap it instead)",
-        client.vmap(frames(0x10000, 1), VmapFlags::NONE),
+        &format!("vmap(device frame: the granted {name}) (ioremap it instead)"),
+        client.vmap(frames(granted.first_frame, 1), VmapFlags::NONE),
         ErrorCode::NotOwner,
     );
     c.expect(
@@ -543,12 +577,12 @@ pub fn run() -> i32 {
     );
     c.expect(
         "vmap(run of 0 frames)",
-        client.vmap(frames(0x60100, 0), VmapFlags::NONE),
+        client.vmap(frames(kernel_frame, 0), VmapFlags::NONE),
         ErrorCode::InvalidSize,
     );
     c.expect(
         "vmap(run of 4G-1 frames)",
-        client.vmap(frames(0x60100, u32::MAX), VmapFlags::NONE),
+        client.vmap(frames(kernel_frame, u32::MAX), VmapFlags::NONE),
         ErrorCode::TooLarge,
     );
     // Starting at its own frame but 16 MiB long: far more than its quota

@@ -27,10 +27,10 @@ use ipc::{
 use log::{error, info};
 use memclient::{ClientError, ErrorCode, MemType, PageRun, VmallocFlags, VmapFlags, VmapSource};
 
-use userlib::{mem, sys, LineBuf};
+use userlib::{dev, mem, sys, LineBuf};
 
 use crate::stress::{fill, verify, Client, Rng};
-use crate::MEMSERVER;
+use crate::{device, MEMSERVER};
 
 const P: u32 = PAGE_SIZE;
 
@@ -54,9 +54,6 @@ const DEFAULT_REQUESTS: u64 = 34_000;
 const SLOTS: usize = 24;
 /// Recently freed addresses kept for stale-address requests.
 const STALE: usize = 16;
-/// The device granted to every fuzz instance (sysregs) and its ID register.
-const SYSREGS: u32 = 0x1000_0000;
-const SYS_ID: u32 = 0x1190_f500;
 /// Wrong answers logged in full (the rest are only counted).
 const LOG_LIMIT: u32 = 20;
 
@@ -89,6 +86,12 @@ struct Fuzzer<'c> {
     by_code: [u32; 32],
     data_errors: u64,
     wrong: u64,
+    /// The device granted to this instance (its own Device capability).
+    device: dev::Device,
+    /// What the device's identification registers read through the first
+    /// mapping (`None`: a device without them); every later mapping must
+    /// read the same.
+    device_id: Option<u32>,
 }
 
 /// What one request came back as.
@@ -487,7 +490,7 @@ impl<'c> Fuzzer<'c> {
         };
         let r = self
             .client
-            .ioremap(PhysAddr(SYSREGS), P, mem)
+            .ioremap(PhysAddr(self.device.page()), P, mem)
             .map(|m| m.into_raw());
         match self.count("ioremap", r) {
             Outcome::Ok((addr, _)) => {
@@ -496,12 +499,16 @@ impl<'c> Fuzzer<'c> {
                         "ioremap of a device as NormalCached succeeded"
                     ));
                 }
-                // SAFETY: the sysregs page, mapped for this task; SYS_ID has
-                // no read side effects.
-                let id = unsafe { (addr.0 as usize as *const u32).read_volatile() };
-                if id != SYS_ID {
+                let regs = addr.0 + self.device.info.offset();
+                // SAFETY: the granted device's page, mapped for this task;
+                // its identification registers have no read side effects.
+                let id = unsafe { device::identity(self.device.role(), regs) };
+                if id != self.device_id {
                     self.data_errors += 1;
-                    error!("fuzz: DATA: SYS_ID through {:#010x} = {id:#010x}", addr.0);
+                    error!(
+                        "fuzz: DATA: device identity through {:#010x} = {id:x?}, first mapping read {:x?}",
+                        addr.0, self.device_id
+                    );
                 }
                 match sys::mapping_info(addr) {
                     Ok((a, _, _)) if a.mem_type() == mem => {}
@@ -618,8 +625,8 @@ impl<'c> Fuzzer<'c> {
                     .ioremap(PhysAddr(phys), size, MemType::Device)
                     .map(|m| m.into_raw());
                 if let Outcome::Ok((addr, _)) = self.count("ioremap(edge)", r) {
-                    // Only its granted page may succeed.
-                    if phys & !0xfff != SYSREGS || size > P {
+                    // Only its granted range may succeed.
+                    if !device::inside(&self.device, phys, size) {
                         self.wrong(format_args!("ioremap({phys:#x}, {size:#x}) succeeded"));
                     }
                     let _ = self.client.iounmap_addr(addr);
@@ -900,7 +907,7 @@ impl<'c> Fuzzer<'c> {
                 pages: self.rng.range(1, 4),
             }),
             3 => Request::Ioremap(IoremapRequest {
-                phys: PhysAddr(SYSREGS),
+                phys: PhysAddr(self.device.page()),
                 size: P,
                 mem_type: MemType::Device,
             }),
@@ -1019,6 +1026,24 @@ pub fn run(param: u32) -> i32 {
     };
     let target = count.map_or(DEFAULT_REQUESTS, u64::from);
     let client = mem::client(MEMSERVER);
+    let Some(device) = crate::granted_device("fuzz") else {
+        return 1;
+    };
+    // The reference identity, through a first mapping of the device.
+    let device_id = match client.ioremap(PhysAddr(device.page()), P, MemType::Device) {
+        // SAFETY: the granted device's page, mapped for this task; its
+        // identification registers have no read side effects.
+        Ok(io) => unsafe { device::identity(device.role(), io.addr().0 + device.info.offset()) },
+        Err(e) => {
+            error!("fuzz: ioremap of its granted device: {e:?}");
+            return 1;
+        }
+    };
+    info!(
+        "fuzz: seed {seed}: granted {} at {:#010x}, identity {device_id:x?}",
+        dev::role_name(device.role()),
+        device.phys()
+    );
     let me = match mem::badge(MEMSERVER) {
         Ok(b) => b,
         Err(e) => {
@@ -1040,6 +1065,8 @@ pub fn run(param: u32) -> i32 {
         by_code: [0; 32],
         data_errors: 0,
         wrong: 0,
+        device,
+        device_id,
     };
     info!("fuzz: seed {seed}: {target} requests");
     let (t0, hz) = sys::read_counter();

@@ -17,11 +17,13 @@
 //! Handles are kept in fixed arrays, not `Vec`: the heap grows through
 //! vmalloc, and these clients are measuring exactly what they hold.
 
+use core::fmt::Write;
+
 use abi::{CapSlot, MessageTag, Pfn, PhysAddr, VirtAddr, PAGE_SIZE};
 use ipc::BoundedVec;
 use log::{error, info};
 use memclient::{ClientError, ErrorCode, MemType, PageRun, VmallocFlags, VmapFlags, VmapSource};
-use userlib::{mem, sys};
+use userlib::{dev, mem, sys};
 
 use crate::stress::{fill, verify, Client};
 use crate::MEMSERVER;
@@ -137,8 +139,6 @@ pub fn scanner() -> i32 {
 
 /// The hog's window quota (`kernel/src/manifest.rs`, system `window-hog`).
 const HOG_FRAMES: u32 = 8;
-/// The device granted to the hog (sysregs, one page).
-const SYSREGS: u32 = 0x1000_0000;
 /// Most areas the hog holds at once.
 const HOG_MAX: usize = 128;
 
@@ -199,6 +199,10 @@ fn until_refused(
 /// `QuotaExceeded`, or if the duplicate-frame vmap was not refused.
 pub fn window_hog() -> i32 {
     let client = mem::client(MEMSERVER);
+    // The device granted to the hog (one page), from its own capability.
+    let Some(granted) = crate::granted_device("window-hog") else {
+        return 1;
+    };
     let mut wrong = 0;
     let frames = match client.vmalloc(HOG_FRAMES * P) {
         Ok(a) => a,
@@ -322,10 +326,14 @@ pub fn window_hog() -> i32 {
     let mut ios = Held::new();
     let stop = until_refused(&mut ios, || {
         client
-            .ioremap(PhysAddr(SYSREGS), P, MemType::Device)
+            .ioremap(PhysAddr(granted.page()), P, MemType::Device)
             .map(|a| a.into_raw().0)
     });
-    report("ioremap(sysregs)", ios.n, stop, &client);
+    // A stack buffer, not `format!`: the heap grows through vmalloc, and
+    // the window is full now.
+    let mut what = crate::info::Line::new();
+    let _ = write!(what, "ioremap({})", dev::role_name(granted.role()));
+    report(what.as_str(), ios.n, stop, &client);
 
     // Let the victim allocate while everything is held, then clean up.
     let (used, quota) = window(&client);

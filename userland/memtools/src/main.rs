@@ -14,17 +14,34 @@ extern crate alloc;
 mod bench;
 mod checks;
 mod demo;
+mod device;
 mod evil;
 mod fuzz;
 mod info;
 mod isolation;
 mod stress;
 
-use abi::CapSlot;
+use abi::{CapSlot, DeviceRole};
 use log::error;
+use userlib::dev;
 
 /// The memory server's endpoint in every client.
 pub const MEMSERVER: CapSlot = CapSlot(0);
+
+/// The device the manifest granted this client: its own Device capability
+/// (information only: the client has no VSpace capability, so it maps the
+/// device through the server's `ioremap`, which the server's grant for it
+/// allows). The clients' grant is the real-time clock (both boards have
+/// one); without an RTC capability, the first Device capability. The
+/// kernel's board layer resolved its address; none is built in here. Logs
+/// and returns `None` when there is none.
+pub fn granted_device(task: &str) -> Option<dev::Device> {
+    let d = dev::find(DeviceRole::Rtc).or_else(|| dev::devices().next());
+    if d.is_none() {
+        error!("{task}: no Device capability: the manifest granted no device");
+    }
+    d
+}
 
 /// `Vec` and `Box` memory, grown through vmalloc.
 #[global_allocator]

@@ -11,8 +11,9 @@
 //! Summary: fix_size_alloc_test passed: 1 failed: 0 xfailed: 0 loops: 500 avg: 1234 ticks
 //! ```
 //!
-//! `avg` is global-timer ticks per loop (`sys::read_counter`); under
-//! `--icount` (`-icount shift=0`) one tick is 10 guest instructions. Several
+//! `avg` is counter ticks per loop (`sys::read_counter`, at the frequency
+//! it reports: 100 MHz on vexpress-a9, CNTFRQ on virt); under `--icount`
+//! (`-icount shift=0`) a tick is 10^9 / frequency guest instructions. Several
 //! stress tasks run the suite at once with different seeds (the argument's
 //! bits above the role byte).
 
@@ -51,7 +52,7 @@ impl Rng {
     }
 }
 
-/// Global-timer ticks now.
+/// Counter ticks now (the board's counter).
 pub fn ticks() -> u64 {
     sys::read_counter().0
 }

@@ -7,7 +7,9 @@
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+pub mod dev;
 pub mod mem;
+pub mod mmio;
 pub mod sys;
 
 pub mod heap;

@@ -163,7 +163,10 @@ pub fn irq_ack(irq: CapSlot) -> Result<(), KernelError> {
     check(syscall(Syscall::IrqAck, [irq.0, 0, 0, 0, 0, 0])).map(|_| ())
 }
 
-/// The global timer: (ticks, ticks per second).
+/// The board's free-running counter: (count, counts per second). The
+/// frequency is the board's real one (vexpress-a9: the A9 global timer,
+/// 100 MHz; virt: CNTVCT at CNTFRQ, 62.5 MHz under TCG, the host's under
+/// KVM): never assume a value.
 pub fn read_counter() -> (u64, u32) {
     let r = syscall(Syscall::ReadCounter, [0; 6]);
     ((r[2] as u64) << 32 | r[1] as u64, r[3])
@@ -190,6 +193,16 @@ pub fn cap_info_limits(slot: CapSlot) -> Result<(u32, ClientFlags), KernelError>
     // The kernel only reports flags this ABI knows; anything else would be
     // a newer kernel's right this task cannot use.
     Ok((r[2], ClientFlags::from_bits(r[3]).unwrap_or_default()))
+}
+
+/// Any part of `cap_info`, raw: (type number, r2, r3). Part
+/// [`CAP_INFO_LIMITS`] of a Device capability is (3, irq or
+/// [`abi::NO_IRQ`], [`abi::DeviceInfo`] bits); of a Pool capability (2,
+/// first RAM frame of the board, RAM frame count); of a VSpace capability
+/// (4, window quota in pages, [`ClientFlags`] bits).
+pub fn cap_info_part(slot: CapSlot, part: u32) -> Result<(u32, u32, u32), KernelError> {
+    let r = check(syscall(Syscall::CapInfo, [slot.0, part, 0, 0, 0, 0]))?;
+    Ok((r[1], r[2], r[3]))
 }
 
 /// How the caller's own page at `vaddr` is mapped: (attributes, physical
