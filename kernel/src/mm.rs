@@ -412,15 +412,26 @@ pub fn print_memory_map(ram: &Ram) {
         Some((base, size)) if base == ram.base => (base.0 + size).min(kernel_start),
         _ => ram.base.0,
     };
-    info!(
-        "  free ram   {:#010x}-{:#010x} {:5} KiB, {:#010x}-{:#010x} {:5} MiB",
-        low_free,
-        kernel_start - 1,
-        (kernel_start - low_free) >> 10,
-        kernel_end,
-        ram_end - 1,
-        (ram_end - kernel_end) >> 20
-    );
+    // The device tree may fill the whole first MiB (virt): then nothing
+    // is free below the kernel and only the range above it is shown.
+    if low_free < kernel_start {
+        info!(
+            "  free ram   {:#010x}-{:#010x} {:5} KiB, {:#010x}-{:#010x} {:5} MiB",
+            low_free,
+            kernel_start - 1,
+            (kernel_start - low_free) >> 10,
+            kernel_end,
+            ram_end - 1,
+            (ram_end - kernel_end) >> 20
+        );
+    } else {
+        info!(
+            "  free ram   {:#010x}-{:#010x} {:5} MiB",
+            kernel_end,
+            ram_end - 1,
+            (ram_end - kernel_end) >> 20
+        );
+    }
     if let Some((base, size)) = board::reserved() {
         info!(
             "  reserved   {:#010x}-{:#010x} {:5} KiB  (device tree)",

@@ -536,3 +536,67 @@ fn take_checked_refuses_or_removes_exactly_one_area() {
     assert!(v.find(va(a)).is_some());
     v.check_invariants().unwrap();
 }
+
+/// Size-class pools: a purged area is reused whole by the next request
+/// of its exact size (the lowest pooled one first), ahead of a lower
+/// tree fit; what the period did not reuse decays at the next purge.
+#[test]
+fn pools_reuse_exact_size_then_decay() {
+    let mut v = window(64, 1000);
+    v.set_pool_max_pages(8);
+    let mut f = |_: &Flush<'_>| {};
+    let a: Vec<u32> = (0..4)
+        .map(|_| alloc(&mut v, AllocRequest::new(P)).unwrap())
+        .collect();
+    assert_eq!(a, [0, 2, 4, 6]);
+    let big = alloc(&mut v, AllocRequest::new(3 * P)).unwrap();
+    assert_eq!(big, 8);
+    for &x in &a[1..] {
+        v.free(VirtAddr(S + x * P), &mut f).unwrap();
+    }
+    v.free(VirtAddr(S + big * P), &mut f).unwrap();
+    v.purge(&mut f);
+    // Areas 2, 4, 6 (2 pages each) and 8 (4 pages) are pooled, not
+    // merged: the tree holds only [12, 64).
+    assert_eq!(free_list(&v), [(12, 64)]);
+    assert_eq!(v.stats().pooled_areas, 4);
+    assert_eq!(v.stats().pooled_pages, 10);
+    assert_eq!(v.stats().free_bytes, 62 * P);
+    v.check_invariants().unwrap();
+    // Same size: the lowest pooled area; another size: the tree.
+    assert_eq!(alloc(&mut v, AllocRequest::new(P)), Ok(2));
+    assert_eq!(alloc(&mut v, AllocRequest::new(2 * P)), Ok(12));
+    // Aligned to 4 pages: 4 is pooled and aligned, 6 is skipped.
+    assert_eq!(alloc(&mut v, AllocRequest::new(P).align(4 * P)), Ok(4));
+    // A range-restricted request never takes a pooled area.
+    let req = AllocRequest::new(P).range(VirtAddr(S), VirtAddr(S + 63 * P));
+    assert_eq!(alloc(&mut v, req), Ok(15));
+    v.check_invariants().unwrap();
+    // The next purge returns the unused 6 and 8 to the tree first.
+    v.free(VirtAddr(S + 12 * P), &mut f).unwrap();
+    v.purge(&mut f);
+    assert_eq!(v.stats().pooled_areas, 1); // the 3-page area at 12
+    assert_eq!(free_list(&v), [(6, 12), (17, 64)]);
+    v.check_invariants().unwrap();
+}
+
+/// When only pooled space can hold a request, the pools go back to the
+/// tree (no flush needed) and the request gets its lowest fit.
+#[test]
+fn pools_drain_before_failing() {
+    let mut v = window(8, 1000);
+    v.set_pool_max_pages(8);
+    let mut f = |_: &Flush<'_>| {};
+    assert_eq!(alloc(&mut v, AllocRequest::new(P)), Ok(0));
+    assert_eq!(alloc(&mut v, AllocRequest::new(P)), Ok(2));
+    assert_eq!(alloc(&mut v, AllocRequest::new(3 * P)), Ok(4));
+    v.free(VirtAddr(S), &mut f).unwrap();
+    v.free(VirtAddr(S + 2 * P), &mut f).unwrap();
+    v.purge(&mut f);
+    assert_eq!(v.stats().pooled_areas, 2);
+    let mut nf = no_flush();
+    let r = v.alloc(&AllocRequest::new(3 * P), 1, &mut nf).unwrap();
+    assert_eq!(r.start, VirtAddr(S));
+    assert_eq!(v.stats().pooled_areas, 0);
+    v.check_invariants().unwrap();
+}

@@ -26,8 +26,11 @@
 //! `buddy_system_allocator`.
 //!
 //! Profiling: `VMBENCH_ONLY=<substring of a workload name>` and
-//! `VMBENCH_ALLOC=<allocator name>` restrict the run (no targets printed),
-//! e.g. under `valgrind --tool=callgrind`.
+//! `VMBENCH_ALLOC=<allocator name>` restrict the run (no targets printed;
+//! `VMBENCH_ONLY=buddy` runs only the frame-allocator rows),
+//! e.g. under `valgrind --tool=callgrind`; `VMBENCH_CALLS=<n>` replaces the
+//! time budget by exactly `n` measured calls (one round), so instruction
+//! counts divide into per-pair figures.
 
 mod linux30;
 
@@ -85,6 +88,11 @@ trait VaAlloc {
     fn purge(&mut self) {}
     /// Entering / leaving an unmeasured set-up phase (prefill, cleanup).
     fn setup(&mut self, _on: bool) {}
+    /// The window's shape: largest free range (pages), free ranges,
+    /// pooled areas.
+    fn shape(&self) -> Option<(u32, u32, u32)> {
+        None
+    }
 }
 
 struct VmapA(vmap::Vmap<u32>);
@@ -101,6 +109,10 @@ impl VaAlloc for VmapA {
     }
     fn purge(&mut self) {
         self.0.purge(&mut |_| {});
+    }
+    fn shape(&self) -> Option<(u32, u32, u32)> {
+        let st = self.0.stats();
+        Some((st.largest_free / P, st.free_ranges, st.pooled_areas))
     }
 }
 
@@ -184,6 +196,17 @@ fn measure(mut body: impl FnMut(u32) -> u32) -> f64 {
     for i in 0..256 {
         body(i);
     }
+    // VMBENCH_CALLS=N: exactly N calls of `body` after the warm-up, so an
+    // instruction count (callgrind) divides into a per-pair figure.
+    if let Some(calls) = fixed_calls() {
+        let start = Instant::now();
+        let mut pairs = 0u64;
+        for i in 0..calls {
+            pairs += u64::from(body(i));
+        }
+        eprintln!("vmbench: {pairs} pairs");
+        return start.elapsed().as_nanos() as f64 / pairs as f64;
+    }
     let mut i = 0u32;
     let mut best = f64::INFINITY;
     for _ in 0..ROUNDS {
@@ -198,6 +221,11 @@ fn measure(mut body: impl FnMut(u32) -> u32) -> f64 {
         best = best.min(start.elapsed().as_nanos() as f64 / pairs as f64);
     }
     best
+}
+
+/// `VMBENCH_CALLS`, when set: the fixed number of measured calls.
+fn fixed_calls() -> Option<u32> {
+    std::env::var("VMBENCH_CALLS").ok()?.parse().ok()
 }
 
 #[derive(Clone, Copy)]
@@ -223,7 +251,8 @@ impl Workload {
     }
 }
 
-fn run<A: VaAlloc>(a: &mut A, w: Workload) -> f64 {
+/// ns per pair, and the window's shape after the measured phase.
+fn run<A: VaAlloc>(a: &mut A, w: Workload) -> (f64, Option<(u32, u32, u32)>) {
     let mut rng = Rng(0x9e37_79b9);
     let sizes: Vec<u32> = (0..4096).map(|_| rng.range(1, 100)).collect();
     let aligned: Vec<(u32, u32)> = (0..4096)
@@ -313,12 +342,13 @@ fn run<A: VaAlloc>(a: &mut A, w: Workload) -> f64 {
             1
         }),
     };
+    let shape = a.shape();
     a.setup(true);
     for h in keep {
         a.free(h);
     }
     a.setup(false);
-    ns
+    (ns, shape)
 }
 
 fn fresh_vmap() -> VmapA {
@@ -330,6 +360,13 @@ fn fresh_vmap() -> VmapA {
         })
         .expect("window"),
     )
+}
+/// The same window with the size-class pools on (the documented
+/// relaxation of lowest fit, see vmap's crate docs).
+fn fresh_vmap_pools() -> VmapA {
+    let mut v = fresh_vmap();
+    v.0.set_pool_max_pages(vmap::POOL_MAX_PAGES);
+    v
 }
 fn fresh_l30() -> L30 {
     L30(linux30::Linux30::new(
@@ -348,7 +385,13 @@ fn fresh_offset() -> OffsetA {
     ))
 }
 
-const NAMES: [&str; 4] = ["vmap", "linux-3.0", "range-alloc", "offset-alloc"];
+const NAMES: [&str; 5] = [
+    "vmap",
+    "linux-3.0",
+    "range-alloc",
+    "offset-alloc",
+    "vmap+pools",
+];
 
 /// A no-op page-table editor for the metadata measurement.
 struct NullMapper;
@@ -466,10 +509,10 @@ fn bench_metadata() -> Meta {
     }
 }
 
-fn svg(rows: &[(String, [f64; 4])], path: &str) -> std::io::Result<()> {
-    let colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e"];
+fn svg(rows: &[(String, [f64; 5])], path: &str) -> std::io::Result<()> {
+    let colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd"];
     let bar_h = 9.0;
-    let row_h = bar_h * 4.0 + 12.0;
+    let row_h = bar_h * 5.0 + 12.0;
     let left = 190.0;
     let width = 900.0;
     let plot_w = width - left - 90.0;
@@ -489,7 +532,7 @@ fn svg(rows: &[(String, [f64; 4])], path: &str) -> std::io::Result<()> {
         left - 150.0
     );
     for (i, n) in NAMES.iter().enumerate() {
-        let lx = left + i as f64 * 150.0;
+        let lx = left + i as f64 * 130.0;
         let _ = writeln!(
             s,
             r#"<rect x="{lx}" y="32" width="12" height="12" fill="{}"/><text x="{}" y="42">{n}</text>"#,
@@ -574,13 +617,24 @@ fn main() {
     println!("vmbench: ns per alloc+free pair, fastest of {ROUNDS} rounds of {} ms (window {} MiB, guard page per area, lazy purge at {} pages)", BUDGET.as_millis(), (WIN_PAGES * P) >> 20, LAZY_MAX);
     println!();
     println!(
-        "{:<22} {:>10} {:>11} {:>12} {:>13}   {:>8} {:>8} {:>8}",
-        "workload", NAMES[0], NAMES[1], NAMES[2], NAMES[3], "3.0/vmap", "ra/vmap", "vmap/oa"
+        "{:<22} {:>10} {:>11} {:>12} {:>13} {:>11}   {:>8} {:>8} {:>8} {:>9} {:>9}",
+        "workload",
+        NAMES[0],
+        NAMES[1],
+        NAMES[2],
+        NAMES[3],
+        NAMES[4],
+        "3.0/vmap",
+        "ra/vmap",
+        "vmap/oa",
+        "vmapP/ra",
+        "vmapP/oa"
     );
     // VMBENCH_ONLY=substring: run only the matching workloads (profiling).
     let only = std::env::var("VMBENCH_ONLY").ok();
     let alloc_only = std::env::var("VMBENCH_ALLOC").ok();
     let mut rows = Vec::new();
+    let mut shapes = Vec::new();
     for w in workloads {
         if only
             .as_ref()
@@ -590,45 +644,76 @@ fn main() {
         }
         // VMBENCH_ALLOC=name: measure only that allocator (profiling).
         let pick = |n: usize| alloc_only.as_ref().is_none_or(|o| o == NAMES[n]);
+        let none = (f64::NAN, None);
+        let exact = if pick(0) {
+            run(&mut fresh_vmap(), w)
+        } else {
+            none
+        };
+        let pooled = if pick(4) {
+            run(&mut fresh_vmap_pools(), w)
+        } else {
+            none
+        };
         let v = [
-            if pick(0) {
-                run(&mut fresh_vmap(), w)
-            } else {
-                f64::NAN
-            },
+            exact.0,
             if pick(1) {
-                run(&mut fresh_l30(), w)
+                run(&mut fresh_l30(), w).0
             } else {
                 f64::NAN
             },
             if pick(2) {
-                run(&mut fresh_range(), w)
+                run(&mut fresh_range(), w).0
             } else {
                 f64::NAN
             },
             if pick(3) {
-                run(&mut fresh_offset(), w)
+                run(&mut fresh_offset(), w).0
             } else {
                 f64::NAN
             },
+            pooled.0,
         ];
         println!(
-            "{:<22} {:>10.1} {:>11.1} {:>12.1} {:>13.1}   {:>7.1}x {:>7.1}x {:>7.2}x",
+            "{:<22} {:>10.1} {:>11.1} {:>12.1} {:>13.1} {:>11.1}   {:>7.1}x {:>7.1}x {:>7.2}x {:>8.2}x {:>8.2}x",
             w.name(),
             v[0],
             v[1],
             v[2],
             v[3],
+            v[4],
             v[1] / v[0],
             v[2] / v[0],
-            v[0] / v[3]
+            v[0] / v[3],
+            v[4] / v[2],
+            v[4] / v[3]
         );
+        shapes.push((w.name(), exact.1, pooled.1));
         rows.push((w.name(), v));
     }
-    if only.is_some() || alloc_only.is_some() {
+    println!();
+    println!("window after the measured phase (largest free range in pages / free-tree ranges / pooled areas):");
+    for (name, e, p) in &shapes {
+        if let (Some(e), Some(p)) = (e, p) {
+            println!(
+                "  {name:<22} vmap {:>7} / {:>6} / {:>4}    vmap+pools {:>7} / {:>6} / {:>4}",
+                e.0, e.1, e.2, p.0, p.1, p.2
+            );
+        }
+    }
+    // VMBENCH_ONLY=buddy: the frame-allocator rows alone (profiling).
+    let buddy_only = only.as_deref() == Some("buddy");
+    if (only.is_some() && !buddy_only) || alloc_only.is_some() {
         return;
     }
     let b = bench_buddy();
+    if buddy_only {
+        println!(
+            "order-0 alloc+free {:.1} ns, buddy_system_allocator {:.1} ns",
+            b.ours_order0, b.bsa_order0
+        );
+        return;
+    }
     println!();
     println!(
         "{:<22} {:>10} {:>22}   {:>8}",
@@ -682,6 +767,61 @@ fn main() {
     ];
     for (text, ok) in &t {
         println!("  [{:>7}] {text}", verdict(*ok));
+    }
+    // Issue 15's goals, for the exact allocator (column 0, what the memory
+    // server runs) and with the size-class pools (column 4).
+    let ra = |c: usize, name: &str| {
+        let r = get(name);
+        r[c] / r[2]
+    };
+    println!();
+    println!("issue 15 goals (vmap = exact lowest fit; vmap+pools = size-class pools, the documented relaxation):");
+    for (c, label) in [(0usize, "vmap"), (4, "vmap+pools")] {
+        let fix: Vec<f64> = [
+            "fix_size 1 page",
+            "fix_size 4 pages",
+            "fix_size 16 pages",
+            "fix_size 64 pages",
+        ]
+        .iter()
+        .map(|n| ra(c, n))
+        .collect();
+        let fix_text = fix
+            .iter()
+            .map(|x| format!("{x:.2}x"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let g = [
+            (
+                format!("{label}: fix_size rows <= range-alloc: {fix_text}"),
+                fix.iter().all(|&x| x <= 1.0),
+            ),
+            (
+                format!(
+                    "{label}: long_busy_frag 10k <= 1.5x offset-allocator: {:.2}x",
+                    f10[c] / f10[3]
+                ),
+                f10[c] / f10[3] <= 1.5,
+            ),
+            (
+                format!(
+                    "{label}: random alignment <= 2x range-alloc: {:.2}x",
+                    ra(c, "random alignment")
+                ),
+                ra(c, "random alignment") <= 2.0,
+            ),
+            (
+                format!(
+                    "{label}: growth 1k -> 100k live areas <= 1.5x: frag {:.2}x, list {:.2}x",
+                    f100[c] / f1[c],
+                    b100[c] / b1[c]
+                ),
+                f100[c] / f1[c] <= 1.5 && b100[c] / b1[c] <= 1.5,
+            ),
+        ];
+        for (text, ok) in &g {
+            println!("  [{:>7}] {text}", verdict(*ok));
+        }
     }
     match svg(&rows, &out) {
         Ok(()) => println!("\nplot: {out}"),

@@ -23,7 +23,7 @@ use virtio_drivers::{BufferDirection, Hal, PhysAddr};
 use crate::MEMSERVER;
 
 /// The vmalloc window: only addresses here can be in a memory-server area.
-const WINDOW: core::ops::Range<u32> = 0x4000_0000..0x4f00_0000;
+const WINDOW: core::ops::Range<u32> = abi::VMALLOC_START_DEFAULT.0..abi::VMALLOC_END_DEFAULT.0;
 
 /// DMA allocations (and bounce slots) tracked at once.
 const MAX_DMA: usize = 24;
