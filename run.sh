@@ -18,6 +18,10 @@
 #                            kernel's IPC/map_pages costs (system=kbench) and the QEMU
 #                            client benchmark (system=bench under -icount: cost per
 #                            vmalloc/vfree/ioremap beside Linux 6.1, goals MET/NOT MET)
+#                            (target/bench.svg: ours beside Linux, log scale, goals marked;
+#                            target/bench.md: the tables with date, commit and QEMU version)
+#   ./run.sh map [SYSTEM]    boot SYSTEM (default stress) and draw the window-map snapshots its
+#                            observer client prints into target/window-map.svg
 #   ./run.sh fuzz [--seed S] [--count N]   the in-guest fuzzer (system=fuzz): three instances
 #                            (seeds S, S+1, S+2; default 1, 2, 3) send N requests each
 #                            (default 34,000) of valid and hostile traffic to the memory
@@ -55,6 +59,8 @@
 #   --append "k=v"     kernel command line (ticks=N, hz=N, mem=SIZE, selftest=...)
 #   --drive FILE       attach FILE as a virtio-blk disk on transport N (repeatable)
 #   --timeout SECS     time limit for `run` (default 300, 0 = none)
+#   --raw              show console lines as printed (by default task PCs and callers are
+#                      symbolized: function+0xoff/0xsize [image]; also for qemu-test's log tails)
 #   -- ARGS            extra QEMU arguments
 # qemu-test options:
 #   --config NAME      run only this matrix configuration (repeatable; vexpress, virt-gicv2,
@@ -77,6 +83,8 @@ ensure_prereqs() {
     local missing=()
     command -v qemu-system-arm >/dev/null 2>&1 || missing+=(qemu-system-arm)
     command -v gdb-multiarch >/dev/null 2>&1 || missing+=(gdb-multiarch)
+    # The symbolizer names inlined functions with addr2line (binutils).
+    command -v addr2line >/dev/null 2>&1 || missing+=(binutils)
     if ((${#missing[@]})); then
         local sudo=""
         [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -149,6 +157,10 @@ qemu-test)
 fuzz)
     ensure_prereqs
     runner fuzz "$@"
+    ;;
+map)
+    ensure_prereqs
+    runner map --mem 512M "$@"
     ;;
 lint)
     ensure_prereqs

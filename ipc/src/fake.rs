@@ -133,6 +133,8 @@ impl FakeServer {
             Request::Info(r) => Ok(Response::Info(self.info(r.cursor))),
             Request::Stats(_) => Ok(Response::Stats(self.stats())),
             Request::Ping(r) => Ok(Response::Ping(PingOk { nonce: r.nonce })),
+            // The fake has no observers (the real server answers observers).
+            Request::WindowMap(_) => Err(ErrorCode::PermissionDenied),
         };
         result.unwrap_or_else(Response::Error)
     }

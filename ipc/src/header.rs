@@ -95,6 +95,8 @@ opcodes! {
     Stats = 11,
     /// Liveness check.
     Ping = 12,
+    /// One page of the window map (observers only).
+    WindowMap = 13,
 }
 
 impl Opcode {

@@ -41,11 +41,13 @@ pub use header::{Header, Opcode, HEADER_SIZE, OPCODE_ERROR, OPCODE_REPLY_BIT};
 pub use request::{
     DmaAllocRequest, DmaFreeRequest, InfoRequest, IoremapRequest, IounmapRequest, PageRun,
     PingRequest, Request, StatsRequest, VfreeRequest, VirtToPhysRequest, VmallocFlags,
-    VmallocRequest, VmapFlags, VmapRequest, VmapSource, VunmapRequest,
+    VmallocRequest, VmapFlags, VmapRequest, VmapSource, VunmapRequest, WindowMapRequest,
+    HEAP_CALLER_TAG,
 };
 pub use response::{
     AreaKind, AreaRecord, ClientUsage, DmaAllocOk, DmaFreeOk, InfoOk, IoremapOk, IounmapOk, PingOk,
-    Response, StatsOk, VfreeOk, VirtToPhysOk, VmallocOk, VmapOk, VunmapOk,
+    RangeState, Response, StatsOk, VfreeOk, VirtToPhysOk, VmallocOk, VmapOk, VunmapOk, WindowMapOk,
+    WindowRange,
 };
 
 /// The protocol version this crate speaks (header field `version`).
@@ -59,6 +61,8 @@ pub const MAX_PAYLOAD_SIZE: usize = MAX_MESSAGE_SIZE - HEADER_SIZE;
 pub const MAX_VMAP_RUNS: usize = 256;
 /// Area records one `Info` reply carries at most (one "page" of the listing).
 pub const INFO_MAX_RECORDS: usize = 100;
+/// Ranges one `WindowMap` reply carries at most.
+pub const WINDOW_MAP_MAX_RANGES: usize = 80;
 /// Per-client usage records one `Stats` reply carries at most.
 pub const STATS_MAX_CLIENTS: usize = 64;
 /// Buddy orders reported by `Stats` (orders 0..=10, Linux's MAX_ORDER 11).

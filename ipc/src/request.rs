@@ -43,6 +43,11 @@ pub struct VmallocRequest {
     pub caller: u32,
 }
 
+/// The caller tag of the areas a task's heap (its global allocator) grows
+/// into: ASCII "heap". The heap keeps them for the task's lifetime, so the
+/// server's leak report at exit does not count them as leaks.
+pub const HEAP_CALLER_TAG: u32 = 0x6865_6170;
+
 /// Free a vmalloc area by its start address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct VfreeRequest {
@@ -176,6 +181,17 @@ pub struct InfoRequest {
     pub cursor: u32,
 }
 
+/// One page of the window map: busy, lazily freed and free ranges tiling
+/// the window (observers only: `PermissionDenied` otherwise). Cursor 0
+/// takes a new snapshot of the whole window; later cursors page through
+/// it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct WindowMapRequest {
+    /// 0 for a new snapshot, then the `next_cursor` of the previous reply
+    /// (an index into the snapshot).
+    pub cursor: u32,
+}
+
 /// Buddy and per-client statistics (no arguments; empty payload).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, MaxSize)]
 pub struct StatsRequest {}
@@ -218,6 +234,8 @@ pub enum Request {
     Stats(StatsRequest),
     /// Opcode 12.
     Ping(PingRequest),
+    /// Opcode 13.
+    WindowMap(WindowMapRequest),
 }
 
 /// Runs `$body` with `$b` bound to the body of any request variant.
@@ -236,6 +254,7 @@ macro_rules! with_request_body {
             Request::Info($b) => $body,
             Request::Stats($b) => $body,
             Request::Ping($b) => $body,
+            Request::WindowMap($b) => $body,
         }
     };
 }
@@ -254,6 +273,7 @@ impl Request {
         m = max(m, VirtToPhysRequest::POSTCARD_MAX_SIZE);
         m = max(m, InfoRequest::POSTCARD_MAX_SIZE);
         m = max(m, StatsRequest::POSTCARD_MAX_SIZE);
+        m = max(m, WindowMapRequest::POSTCARD_MAX_SIZE);
         max(m, PingRequest::POSTCARD_MAX_SIZE)
     };
 
@@ -272,6 +292,7 @@ impl Request {
             Request::Info(_) => Opcode::Info,
             Request::Stats(_) => Opcode::Stats,
             Request::Ping(_) => Opcode::Ping,
+            Request::WindowMap(_) => Opcode::WindowMap,
         }
     }
 
@@ -290,6 +311,7 @@ impl Request {
             Opcode::Info => InfoRequest::POSTCARD_MAX_SIZE,
             Opcode::Stats => StatsRequest::POSTCARD_MAX_SIZE,
             Opcode::Ping => PingRequest::POSTCARD_MAX_SIZE,
+            Opcode::WindowMap => WindowMapRequest::POSTCARD_MAX_SIZE,
         }
     }
 
@@ -320,6 +342,7 @@ impl Request {
             Opcode::Info => Request::Info(B::decode_payload(payload)?),
             Opcode::Stats => Request::Stats(B::decode_payload(payload)?),
             Opcode::Ping => Request::Ping(B::decode_payload(payload)?),
+            Opcode::WindowMap => Request::WindowMap(B::decode_payload(payload)?),
         })
     }
 }
@@ -470,4 +493,5 @@ request_bodies! {
     VirtToPhysRequest => VirtToPhys, crate::response::VirtToPhysOk;
     InfoRequest => Info, crate::response::InfoOk;
     StatsRequest => Stats, crate::response::StatsOk;
+    WindowMapRequest => WindowMap, crate::response::WindowMapOk;
 }

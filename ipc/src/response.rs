@@ -9,7 +9,9 @@ use crate::bounded::BoundedVec;
 use crate::error::ErrorCode;
 use crate::header::{Opcode, OPCODE_ERROR};
 use crate::wire::{max, wire_enum};
-use crate::{PhysAddr, VirtAddr, INFO_MAX_RECORDS, NR_ORDERS, STATS_MAX_CLIENTS};
+use crate::{
+    PhysAddr, VirtAddr, INFO_MAX_RECORDS, NR_ORDERS, STATS_MAX_CLIENTS, WINDOW_MAP_MAX_RANGES,
+};
 
 /// `Vmalloc` succeeded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
@@ -163,6 +165,126 @@ pub struct InfoOk {
     pub next_cursor: Option<u32>,
 }
 
+wire_enum! {
+    /// What a range of the window map is.
+    pub enum RangeState: u8 {
+        /// A live area.
+        Busy = 1,
+        /// Freed, waiting for the lazy purge (its TLB entries may still be
+        /// live; not reusable yet).
+        Lazy = 2,
+        /// Free (the free tree or a size-class pool).
+        Free = 3,
+    }
+}
+
+impl RangeState {
+    /// The word the window-map dump prints.
+    pub const fn name(self) -> &'static str {
+        match self {
+            RangeState::Busy => "busy",
+            RangeState::Lazy => "lazy",
+            RangeState::Free => "free",
+        }
+    }
+}
+
+/// One range of the window map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct WindowRange {
+    /// First address.
+    pub start: VirtAddr,
+    /// Bytes; for a busy area the mapped bytes, its guard page (if
+    /// `guard`) excluded.
+    pub size: u32,
+    /// Busy, lazy or free.
+    pub state: RangeState,
+    /// A busy area's guard page follows it (the page at `start + size`).
+    pub guard: bool,
+    /// A busy area's kind (`Vmalloc` for other states).
+    pub kind: AreaKind,
+    /// A busy area's owner (0 for other states).
+    pub owner: u32,
+    /// A busy area's caller tag (0 for other states).
+    pub caller: u32,
+    /// A busy area's frames, as `AreaRecord::nr_pages` (0 for other states).
+    pub nr_pages: u32,
+    /// A busy ioremap/DMA area's physical start.
+    pub phys: Option<PhysAddr>,
+}
+
+impl Default for WindowRange {
+    fn default() -> Self {
+        Self {
+            start: VirtAddr(0),
+            size: 0,
+            state: RangeState::Free,
+            guard: false,
+            kind: AreaKind::Vmalloc,
+            owner: 0,
+            caller: 0,
+            nr_pages: 0,
+            phys: None,
+        }
+    }
+}
+
+impl WindowRange {
+    /// A busy range as its vmallocinfo record (size with the guard page);
+    /// `None` for lazy and free ranges.
+    pub fn record(&self) -> Option<AreaRecord> {
+        (self.state == RangeState::Busy).then(|| AreaRecord {
+            start: self.start,
+            size: self
+                .size
+                .wrapping_add(if self.guard { crate::PAGE_SIZE } else { 0 }),
+            nr_pages: self.nr_pages,
+            phys: self.phys,
+            kind: self.kind,
+            caller: self.caller,
+            owner: self.owner,
+        })
+    }
+
+    /// One past the last byte (guard page excluded), widened.
+    pub fn end(&self) -> u64 {
+        u64::from(self.start.0) + u64::from(self.size)
+    }
+
+    /// One past the last byte including the guard page: where the next
+    /// range of the map starts.
+    pub fn reserved_end(&self) -> u64 {
+        self.end()
+            + if self.guard {
+                u64::from(crate::PAGE_SIZE)
+            } else {
+                0
+            }
+    }
+}
+
+/// One page of the window map, with the window's totals. The server takes
+/// the whole map at once when asked for cursor 0 and pages through that
+/// snapshot, so the pages of one map are one moment of the window.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct WindowMapOk {
+    /// First address of the window.
+    pub window_start: VirtAddr,
+    /// Bytes of the window.
+    pub window_size: u32,
+    /// The largest free range (bytes): Linux's `VmallocChunk`.
+    pub largest_free: u32,
+    /// Frames of freed areas waiting for the lazy purge (not yet back in
+    /// the pool).
+    pub lazy_frames: u32,
+    /// Ranges in address order from the cursor (an index into the
+    /// snapshot); each starts where the previous one (guard page included)
+    /// ends.
+    pub ranges: BoundedVec<WindowRange, WINDOW_MAP_MAX_RANGES>,
+    /// Cursor for the next page; `None` when the map is complete.
+    pub next_cursor: Option<u32>,
+}
+
 /// One client's usage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, MaxSize)]
 pub struct ClientUsage {
@@ -235,6 +357,8 @@ pub enum Response {
     Stats(StatsOk),
     /// Opcode 0x800C.
     Ping(PingOk),
+    /// Opcode 0x800D.
+    WindowMap(WindowMapOk),
     /// Opcode 0xFFFF: the request failed.
     Error(ErrorCode),
 }
@@ -254,6 +378,7 @@ impl Response {
         m = max(m, InfoOk::POSTCARD_MAX_SIZE);
         m = max(m, StatsOk::POSTCARD_MAX_SIZE);
         m = max(m, PingOk::POSTCARD_MAX_SIZE);
+        m = max(m, WindowMapOk::POSTCARD_MAX_SIZE);
         max(m, ErrorCode::POSTCARD_MAX_SIZE)
     };
 
@@ -272,6 +397,7 @@ impl Response {
             Response::Info(_) => Opcode::Info,
             Response::Stats(_) => Opcode::Stats,
             Response::Ping(_) => Opcode::Ping,
+            Response::WindowMap(_) => Opcode::WindowMap,
             Response::Error(_) => return None,
         })
     }
@@ -300,6 +426,7 @@ impl Response {
             Opcode::Info => InfoOk::POSTCARD_MAX_SIZE,
             Opcode::Stats => StatsOk::POSTCARD_MAX_SIZE,
             Opcode::Ping => PingOk::POSTCARD_MAX_SIZE,
+            Opcode::WindowMap => WindowMapOk::POSTCARD_MAX_SIZE,
         };
         max(ok, ErrorCode::POSTCARD_MAX_SIZE)
     }
@@ -322,6 +449,7 @@ impl Response {
             Response::Info(b) => InfoRequest::encode_reply_payload(b, out),
             Response::Stats(b) => StatsRequest::encode_reply_payload(b, out),
             Response::Ping(b) => <PingRequest as B>::encode_reply_payload(b, out),
+            Response::WindowMap(b) => WindowMapRequest::encode_reply_payload(b, out),
             Response::Error(code) => postcard::to_slice(code, out)
                 .map(|used| used.len())
                 .map_err(|_| crate::EncodeError::BufferTooSmall),
@@ -360,6 +488,9 @@ impl Response {
             Opcode::Info => InfoRequest::decode_reply_payload(payload).map(Response::Info),
             Opcode::Stats => StatsRequest::decode_reply_payload(payload).map(Response::Stats),
             Opcode::Ping => <PingRequest as B>::decode_reply_payload(payload).map(Response::Ping),
+            Opcode::WindowMap => {
+                WindowMapRequest::decode_reply_payload(payload).map(Response::WindowMap)
+            }
         })
     }
 }

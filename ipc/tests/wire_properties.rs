@@ -79,6 +79,7 @@ fn request() -> impl Strategy<Value = Request> {
         any_u32().prop_map(|cursor| Request::Info(InfoRequest { cursor })),
         Just(Request::Stats(StatsRequest {})),
         any_u32().prop_map(|nonce| Request::Ping(PingRequest { nonce })),
+        any_u32().prop_map(|cursor| Request::WindowMap(WindowMapRequest { cursor })),
     ]
 }
 
@@ -274,6 +275,7 @@ fn widest_instances_hit_the_computed_maximum() {
         Request::Info(InfoRequest { cursor: max }),
         Request::Stats(StatsRequest {}),
         Request::Ping(PingRequest { nonce: max }),
+        Request::WindowMap(WindowMapRequest { cursor: max }),
     ];
     let mut buf = [0u8; MAX_MESSAGE_SIZE];
     for request in &requests {
@@ -310,7 +312,26 @@ fn widest_instances_hit_the_computed_maximum() {
         clients: BoundedVec::from_slice(&[usage; STATS_MAX_CLIENTS]).unwrap(),
         clients_total: max,
     });
-    for response in [&info, &stats] {
+    let range = WindowRange {
+        start: VirtAddr(max),
+        size: max,
+        state: RangeState::Free,
+        guard: true,
+        kind: AreaKind::Dma,
+        owner: max,
+        caller: max,
+        nr_pages: max,
+        phys: Some(PhysAddr(max)),
+    };
+    let map = Response::WindowMap(WindowMapOk {
+        window_start: VirtAddr(max),
+        window_size: max,
+        largest_free: max,
+        lazy_frames: max,
+        ranges: BoundedVec::from_slice(&[range; WINDOW_MAP_MAX_RANGES]).unwrap(),
+        next_cursor: Some(max),
+    });
+    for response in [&info, &stats, &map] {
         let len = encode_response(max, response, &mut buf).unwrap();
         let op = response.request_opcode().unwrap();
         assert_eq!(len - HEADER_SIZE, Response::max_payload_size(op), "{op:?}");

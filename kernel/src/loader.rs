@@ -315,6 +315,21 @@ fn create(k: &mut Kernel, spec: &TaskSpec, free: &mut FreeRam) -> Result<usize, 
     Ok(slot)
 }
 
+/// The name of the embedded image `image` is (its ELF under
+/// `target/armv7a-none-eabi/release/`), or `other` for a test's own bytes.
+fn image_name(image: &[u8]) -> &'static str {
+    let embedded: [(&'static str, &[u8]); 4] = [
+        ("ktest", crate::images::KTEST),
+        ("memsrv", crate::images::MEMSRV),
+        ("memtools", crate::images::MEMTOOLS),
+        ("blkdrv", crate::images::BLKDRV),
+    ];
+    embedded
+        .iter()
+        .find(|(_, bytes)| core::ptr::eq(*bytes, image))
+        .map_or("other", |(name, _)| name)
+}
+
 /// Creates every task of `system`; returns how many started.
 pub fn load_system(k: &mut Kernel, system: &System, free: &mut FreeRam) -> usize {
     info!("system {:?}: {}", system.name, system.about);
@@ -324,10 +339,13 @@ pub fn load_system(k: &mut Kernel, system: &System, free: &mut FreeRam) -> usize
             Ok(slot) => {
                 started += 1;
                 let tables = k.task(slot).vspace.as_ref().map_or(0, |v| v.tables().1);
+                // `task ID NAME: image IMAGE` is what the host symbolizer
+                // reads to name this task's addresses (doc/observability.md).
                 info!(
-                    "task {:<10} id {} prio {} arg {} ({} caps, image {} KiB, stack {} KiB, {} page tables reserved)",
-                    spec.name,
+                    "task {} {}: image {}, prio {} arg {} ({} caps, {} KiB, stack {} KiB, {} page tables reserved)",
                     k.task(slot).id.0,
+                    spec.name,
+                    image_name(spec.image),
                     spec.prio,
                     spec.arg,
                     spec.caps.len(),

@@ -182,6 +182,17 @@ const fn observer_of(task: u8, quota_pages: u32) -> CapSpec {
     }
 }
 
+/// [`client_of`] for a client that promises to free everything it
+/// allocates (`STRICT`): areas it still holds at exit fail the run.
+const fn strict_client_of(task: u8, quota_pages: u32) -> CapSpec {
+    CapSpec::Client {
+        task,
+        quota_pages,
+        window_pages: default_window_pages(quota_pages),
+        flags: ClientFlags::STRICT,
+    }
+}
+
 /// [`client_of`] with an explicit window quota.
 const fn client_limits(task: u8, quota_pages: u32, window_pages: u32) -> CapSpec {
     CapSpec::Client {
@@ -377,6 +388,8 @@ pub mod tool {
     pub const STACK_OVERFLOW: u32 = 18;
     /// The in-guest fuzzer (parameter: seed).
     pub const FUZZ: u32 = 19;
+    /// Exits holding three areas from two call sites (the leak report).
+    pub const LEAKER: u32 = 20;
 
     /// A role with a parameter in the bits above the role byte.
     pub const fn with_param(role: u32, param: u32) -> u32 {
@@ -422,7 +435,7 @@ static DEMO: &[TaskSpec] = &[
     memserver(&[
         endpoint(0, 0, RECV),
         CapSpec::AllFreeRam,
-        client_of(1, 4096),
+        strict_client_of(1, 4096),
         RTC,
         observer_of(2, 256),
     ]),
@@ -442,9 +455,15 @@ static STRESS: &[TaskSpec] = &[
     memserver(&[
         endpoint(0, 0, RECV),
         CapSpec::AllFreeRam,
-        client_of(1, 16384),
-        client_of(2, 16384),
-        client_of(3, 16384),
+        // stress1 is also the observer that dumps the window map.
+        CapSpec::Client {
+            task: 1,
+            quota_pages: 16384,
+            window_pages: default_window_pages(16384),
+            flags: ClientFlags::STRICT.union(ClientFlags::OBSERVER),
+        },
+        strict_client_of(2, 16384),
+        strict_client_of(3, 16384),
     ]),
     TaskSpec {
         kmem_tables: WINDOW_KMEM_TABLES,
@@ -637,6 +656,23 @@ static EXIT_FAULT: &[TaskSpec] = &[
 static EXIT_NONZERO: &[TaskSpec] = &[
     memserver(&[endpoint(0, 0, RECV), CapSpec::AllFreeRam, client_of(1, 64)]),
     client("quitter", tool::EXIT_NONZERO, 2, &[server_ep(2)]),
+];
+
+/// A client exits holding areas: the server prints its leak report; the
+/// client is not strict, so the run passes.
+static LEAK: &[TaskSpec] = &[
+    memserver(&[endpoint(0, 0, RECV), CapSpec::AllFreeRam, client_of(1, 64)]),
+    client("leaker", tool::LEAKER, 2, &[server_ep(2)]),
+];
+
+/// The same client, strict: its leftover areas fail the run.
+static LEAK_STRICT: &[TaskSpec] = &[
+    memserver(&[
+        endpoint(0, 0, RECV),
+        CapSpec::AllFreeRam,
+        strict_client_of(1, 64),
+    ]),
+    client("leaker", tool::LEAKER, 2, &[server_ep(2)]),
 ];
 
 /// A 1 MiB stack for a deep recursion; a default stack overflowed on
@@ -834,6 +870,16 @@ pub static SYSTEMS: &[System] = &[
         name: "exit-nonzero",
         about: "a client returns non-zero unexpectedly: the run fails",
         tasks: EXIT_NONZERO,
+    },
+    System {
+        name: "leak",
+        about: "a client exits holding areas: the server prints the leak report grouped by caller",
+        tasks: LEAK,
+    },
+    System {
+        name: "leak-strict",
+        about: "a strict client exits holding areas: the leak report fails the run",
+        tasks: LEAK_STRICT,
     },
     System {
         name: "stacks",

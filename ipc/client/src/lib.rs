@@ -19,11 +19,11 @@ use ipc::{
     decode_body, decode_response, encode_request, encode_request_body, split_response,
     DmaAllocRequest, DmaFreeRequest, InfoRequest, IoremapRequest, IounmapRequest, PingRequest,
     Request, RequestBody, Response, StatsRequest, VfreeRequest, VirtToPhysRequest, VmallocRequest,
-    VmapRequest, VunmapRequest, MAX_MESSAGE_SIZE, OPCODE_ERROR,
+    VmapRequest, VunmapRequest, WindowMapRequest, MAX_MESSAGE_SIZE, OPCODE_ERROR,
 };
 pub use ipc::{
-    AreaRecord, ErrorCode, InfoOk, MemType, PageRun, PhysAddr, StatsOk, VirtAddr, VmallocFlags,
-    VmapFlags, VmapSource,
+    AreaRecord, ErrorCode, InfoOk, MemType, PageRun, PhysAddr, RangeState, StatsOk, VirtAddr,
+    VmallocFlags, VmapFlags, VmapSource, WindowMapOk, WindowRange,
 };
 
 /// How requests reach the server.
@@ -39,6 +39,23 @@ pub trait Transport {
     /// Sends the first `request_len` bytes of the buffer and blocks for the
     /// reply; returns the reply's length (the kernel tag's length).
     fn call(&mut self, request_len: usize) -> Result<usize, KernelError>;
+
+    /// The return address of the function this is inlined into, as a
+    /// caller tag for the server's records (vmallocinfo, leak reports): a
+    /// code address in the task's image that a symbolizer can name.
+    ///
+    /// Called first thing in the `#[inline(never)]` allocation entries
+    /// ([`MemClient::vmalloc`], [`MemClient::vzalloc`]), so an
+    /// implementation that is `#[inline(always)]` and reads the link
+    /// register sees the address the user's code returns to. The default
+    /// (host transports, which cannot read it) is 0.
+    #[inline(always)]
+    fn return_address() -> u32
+    where
+        Self: Sized,
+    {
+        0
+    }
 }
 
 /// Why a client operation failed.
@@ -181,16 +198,24 @@ impl<T: Transport> MemClient<T> {
     }
 
     /// `size` bytes (rounded up to pages) of virtually contiguous memory.
+    /// The caller tag is the return address into the calling function
+    /// ([`Transport::return_address`]).
+    #[inline(never)]
     pub fn vmalloc(&self, size: u32) -> Result<VmArea<'_, T>, ClientError> {
-        self.vmalloc_with(size, abi::PAGE_SIZE, VmallocFlags::NONE, 0)
+        // First statement: the link register still holds the return address.
+        let caller = T::return_address();
+        self.vmalloc_with(size, abi::PAGE_SIZE, VmallocFlags::NONE, caller)
     }
 
     /// Like [`vmalloc`](Self::vmalloc), zero-filled.
+    #[inline(never)]
     pub fn vzalloc(&self, size: u32) -> Result<VmArea<'_, T>, ClientError> {
-        self.vmalloc_with(size, abi::PAGE_SIZE, VmallocFlags::ZEROED, 0)
+        let caller = T::return_address();
+        self.vmalloc_with(size, abi::PAGE_SIZE, VmallocFlags::ZEROED, caller)
     }
 
-    /// The full `Vmalloc` request: alignment, flags and caller tag.
+    /// The full `Vmalloc` request: alignment, flags and an explicit caller
+    /// tag (a code address, or any id such as the heap's `"heap"`).
     pub fn vmalloc_with(
         &self,
         size: u32,
@@ -316,6 +341,29 @@ impl<T: Transport> MemClient<T> {
     /// One page of the vmallocinfo listing, from `cursor` (0 = start).
     pub fn info(&self, cursor: u32) -> Result<InfoOk, ClientError> {
         self.call(&InfoRequest { cursor })
+    }
+
+    /// One page of the window map from `cursor` (0 = the window start);
+    /// observers only (`PermissionDenied`).
+    pub fn window_map(&self, cursor: u32) -> Result<WindowMapOk, ClientError> {
+        self.call(&WindowMapRequest { cursor })
+    }
+
+    /// The whole window map, page by page: calls `each` per range; returns
+    /// the first page (its window totals).
+    pub fn window_map_all(
+        &self,
+        mut each: impl FnMut(&WindowRange),
+    ) -> Result<WindowMapOk, ClientError> {
+        let first = self.window_map(0)?;
+        first.ranges.iter().for_each(&mut each);
+        let mut cursor = first.next_cursor;
+        while let Some(from) = cursor {
+            let page = self.window_map(from)?;
+            page.ranges.iter().for_each(&mut each);
+            cursor = page.next_cursor;
+        }
+        Ok(first)
     }
 
     /// The whole listing, page by page; calls `each` per record.

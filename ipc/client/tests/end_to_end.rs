@@ -291,3 +291,46 @@ proptest! {
         prop_assert_eq!(client.stats().unwrap().free_pages, POOL_PAGES);
     }
 }
+
+/// A loopback whose "link register" reads a fixed code address, as the
+/// task transport's does (there: the real return address).
+struct TaggingLoopback<'s>(Loopback<'s>);
+
+/// The address [`TaggingLoopback`] reports.
+const RETURN_ADDRESS: u32 = 0x0001_2a4c;
+
+impl Transport for TaggingLoopback<'_> {
+    fn buffer(&mut self) -> &mut [u8] {
+        self.0.buffer()
+    }
+
+    fn call(&mut self, request_len: usize) -> Result<usize, KernelError> {
+        self.0.call(request_len)
+    }
+
+    fn return_address() -> u32 {
+        RETURN_ADDRESS
+    }
+}
+
+#[test]
+fn vmalloc_and_vzalloc_tag_areas_with_the_return_address() {
+    let mut server = FakeServer::new();
+    let client = MemClient::new(TaggingLoopback(Loopback::new(&mut server, 1)));
+    let a = client.vmalloc(4096).unwrap();
+    let z = client.vzalloc(4096).unwrap();
+    let tagged = client
+        .vmalloc_with(4096, 4096, VmallocFlags::NONE, 7)
+        .unwrap();
+    let mut callers = Vec::new();
+    client.info_all(|r| callers.push(r.caller)).unwrap();
+    assert_eq!(callers, [RETURN_ADDRESS, RETURN_ADDRESS, 7]);
+    drop((a, z, tagged));
+    // Host transports that cannot read it report 0.
+    let mut server = FakeServer::new();
+    let plain = MemClient::new(Loopback::new(&mut server, 1));
+    let _b = plain.vmalloc(4096).unwrap();
+    let mut callers = Vec::new();
+    plain.info_all(|r| callers.push(r.caller)).unwrap();
+    assert_eq!(callers, [0]);
+}

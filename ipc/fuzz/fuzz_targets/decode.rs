@@ -30,6 +30,7 @@ fn typed_request_ok(bytes: &[u8]) -> bool {
         Opcode::Info => ok!(InfoRequest),
         Opcode::Stats => ok!(StatsRequest),
         Opcode::Ping => ok!(PingRequest),
+        Opcode::WindowMap => ok!(WindowMapRequest),
     }
 }
 

@@ -178,9 +178,13 @@ impl ClientFlags {
     /// The client may see every client's areas and usage (`Info`, `Stats`):
     /// the vmallocinfo tool. Without it a client sees only its own.
     pub const OBSERVER: Self = Self(1 << 0);
+    /// The client promises to free everything it allocates: areas it still
+    /// holds when it exits or faults fail the run (the server's leak
+    /// report, then a non-zero final status).
+    pub const STRICT: Self = Self(1 << 1);
     /// No flag.
     pub const NONE: Self = Self(0);
-    const KNOWN: u32 = 0b1;
+    const KNOWN: u32 = 0b11;
 
     /// Builds a set from raw bits; `None` if an unknown bit is set.
     pub const fn from_bits(bits: u32) -> Option<Self> {
@@ -228,6 +232,16 @@ mod tests {
             assert_eq!(DeviceRole::from_u8(n).map(|r| r as u8), Some(n));
         }
         assert_eq!(DeviceRole::from_u8(6), None);
+    }
+
+    #[test]
+    fn client_flags() {
+        let both = ClientFlags::OBSERVER.union(ClientFlags::STRICT);
+        assert_eq!(both.bits(), 0b11);
+        assert!(both.contains(ClientFlags::STRICT));
+        assert!(!ClientFlags::OBSERVER.contains(ClientFlags::STRICT));
+        assert_eq!(ClientFlags::from_bits(0b10), Some(ClientFlags::STRICT));
+        assert_eq!(ClientFlags::from_bits(0b100), None);
     }
 
     #[test]

@@ -96,5 +96,5 @@ mod server;
 
 pub use config::{ClientConfig, ClientId, ConfigError, PhysRange, Quota, ServerConfig};
 pub use memcore::{MapAttrs, MapError, Mapper, MemType, OwnerId, VaRange, VmapConfig};
-pub use report::{ClientView, ExitSummary, FaultOutcome, OverrunReport, Usage};
+pub use report::{ClientView, ExitSummary, FaultOutcome, LeakGroup, OverrunReport, Usage};
 pub use server::Server;

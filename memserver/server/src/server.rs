@@ -16,10 +16,11 @@ use ipc::{
     VmapRequest, VmapSource, VunmapOk, VunmapRequest, INFO_MAX_RECORDS, NR_ORDERS,
     STATS_MAX_CLIENTS,
 };
+use ipc::{RangeState, WindowMapOk, WindowMapRequest, WindowRange, WINDOW_MAP_MAX_RANGES};
 use memcore::{FrameAllocator, Mapper, MemCore, MemError, OwnerId, VmFlags, VmStruct};
 
 use crate::config::{ClientConfig, ClientId, ConfigError, PhysRange, Quota, ServerConfig};
-use crate::report::{ClientView, ExitSummary, FaultOutcome, OverrunReport, Usage};
+use crate::report::{ClientView, ExitSummary, FaultOutcome, LeakGroup, OverrunReport, Usage};
 
 type Result<T> = core::result::Result<T, ErrorCode>;
 
@@ -224,6 +225,15 @@ fn window_pages(start: VirtAddr, end: VirtAddr) -> u32 {
     end.0.wrapping_sub(start.0) >> PAGE_SHIFT
 }
 
+/// The `pages=` of an area's vmallocinfo record.
+fn record_pages(kind: AreaKind, vm: &VmStruct) -> u32 {
+    match kind {
+        AreaKind::Ioremap => 0,
+        AreaKind::Dma => dma_pages(vm),
+        AreaKind::Vmalloc | AreaKind::Vmap => vm.nr_pages(),
+    }
+}
+
 fn dma_pages(vm: &VmStruct) -> u32 {
     vm.requested_size().div_ceil(PAGE_SIZE)
 }
@@ -276,6 +286,18 @@ pub struct Server<M: Mapper> {
     unknown_clients: Option<Quota>,
     /// Bytes of the window: nothing larger can ever be mapped.
     window_bytes: u32,
+    /// Each observer's last window-map snapshot, paged by `WindowMap`
+    /// cursors (dropped after its last page or when the observer exits).
+    window_maps: BTreeMap<ClientId, WindowSnapshot>,
+}
+
+/// The whole window map at one moment, as one observer pages through it.
+#[derive(Debug)]
+struct WindowSnapshot {
+    /// The reply's totals (its `ranges` empty, `next_cursor` none).
+    totals: WindowMapOk,
+    /// Every range, in address order.
+    ranges: Vec<WindowRange>,
 }
 
 impl<M: Mapper> core::fmt::Debug for Server<M> {
@@ -344,6 +366,7 @@ impl<M: Mapper> Server<M> {
             ram,
             unknown_clients,
             window_bytes,
+            window_maps: BTreeMap::new(),
         })
     }
 
@@ -415,6 +438,9 @@ impl<M: Mapper> Server<M> {
             Opcode::Info => self.serve(seq, io, |s, r: InfoRequest| Ok(s.info(client, r.cursor))),
             Opcode::Stats => self.serve(seq, io, |s, _: StatsRequest| Ok(s.stats(client))),
             Opcode::Ping => self.serve(seq, io, |_, r: PingRequest| Ok(PingOk { nonce: r.nonce })),
+            Opcode::WindowMap => self.serve(seq, io, |s, r: WindowMapRequest| {
+                s.window_map_page(client, r.cursor)
+            }),
         };
         out.unwrap_or(0)
     }
@@ -490,6 +516,8 @@ impl<M: Mapper> Server<M> {
     /// grants) for a restart under the same badge; an admitted unknown
     /// badge loses it.
     pub fn client_exited(&mut self, client: ClientId) -> ExitSummary {
+        self.window_maps.remove(&client);
+        let leaks = self.leak_groups(client);
         let stats = self.core.reclaim(client.into());
         let usage = match self.clients.get_mut(&client) {
             Some(row) => core::mem::take(&mut row.usage),
@@ -505,7 +533,30 @@ impl<M: Mapper> Server<M> {
             frames_released: usage.pages,
             ioremaps: usage.ioremaps,
             dma_pages: usage.dma_pages,
+            leaks,
         }
+    }
+
+    /// The client's live areas grouped by caller tag, ascending (before a
+    /// reclaim: what it leaked). Its heap's areas
+    /// ([`ipc::HEAP_CALLER_TAG`]) are held for the task's lifetime by
+    /// design and are not listed.
+    pub fn leak_groups(&self, client: ClientId) -> Vec<LeakGroup> {
+        let owner = OwnerId::from(client);
+        let mut groups: BTreeMap<u32, LeakGroup> = BTreeMap::new();
+        let leaked = |vm: &VmStruct| vm.owner() == owner && vm.caller() != ipc::HEAP_CALLER_TAG;
+        for a in self.core.window().iter().filter(|a| leaked(a.private)) {
+            let vm = a.private;
+            let g = groups.entry(vm.caller()).or_insert(LeakGroup {
+                caller: vm.caller(),
+                ..LeakGroup::default()
+            });
+            g.areas += 1;
+            g.bytes = g
+                .bytes
+                .saturating_add(mapped_size(a.va_start, a.va_end, vm.flags()));
+        }
+        groups.into_values().collect()
     }
 
     /// The client faulted at `addr` (the kernel suspended it). If `addr` is
@@ -1053,11 +1104,7 @@ impl<M: Mapper> Server<M> {
             let record = AreaRecord {
                 start: a.va_start,
                 size: a.va_end.0.wrapping_sub(a.va_start.0),
-                nr_pages: match kind {
-                    AreaKind::Ioremap => 0,
-                    AreaKind::Dma => dma_pages(vm),
-                    AreaKind::Vmalloc | AreaKind::Vmap => vm.nr_pages(),
-                },
+                nr_pages: record_pages(kind, vm),
                 phys: matches!(kind, AreaKind::Ioremap | AreaKind::Dma).then(|| vm.phys_addr()),
                 kind,
                 caller: vm.caller(),
@@ -1071,6 +1118,90 @@ impl<M: Mapper> Server<M> {
         InfoOk {
             records,
             next_cursor,
+        }
+    }
+
+    /// One page of the window map: cursor 0 takes a new snapshot of the
+    /// whole window ([`window_snapshot`](Self::window_snapshot)) for this
+    /// observer; a cursor is an index into that snapshot, so the pages of
+    /// one map are one moment however the window changes in between.
+    /// Observers only: the map shows every client's areas.
+    fn window_map_page(&mut self, client: ClientId, cursor: u32) -> Result<WindowMapOk> {
+        if !self.is_observer(client) {
+            return Err(ErrorCode::PermissionDenied);
+        }
+        if cursor == 0 {
+            let snapshot = self.window_snapshot();
+            self.window_maps.insert(client, snapshot);
+        }
+        let Some(snapshot) = self.window_maps.get(&client) else {
+            // A cursor without a snapshot (never taken, or already done).
+            return Err(ErrorCode::NotFound);
+        };
+        let len = snapshot.ranges.len();
+        let from = (cursor as usize).min(len);
+        let to = from.saturating_add(WINDOW_MAP_MAX_RANGES).min(len);
+        let page = WindowMapOk {
+            ranges: BoundedVec::from_slice(&snapshot.ranges[from..to]).unwrap_or_default(),
+            next_cursor: (to < len).then_some(to as u32),
+            ..snapshot.totals.clone()
+        };
+        if page.next_cursor.is_none() {
+            self.window_maps.remove(&client);
+        }
+        Ok(page)
+    }
+
+    /// The whole window now: busy areas (with their vmallocinfo fields),
+    /// lazily freed ranges and free ranges (free tree and size-class
+    /// pools) in address order, tiling the window, and its totals.
+    fn window_snapshot(&self) -> WindowSnapshot {
+        let window = self.core.window();
+        let config = window.config();
+        let free = |r: memcore::VaRange, state| WindowRange {
+            start: r.start,
+            size: r.end.0.wrapping_sub(r.start.0),
+            state,
+            ..WindowRange::default()
+        };
+        let mut ranges: Vec<WindowRange> = window
+            .iter()
+            .map(|a| {
+                let vm = a.private;
+                let size = mapped_size(a.va_start, a.va_end, vm.flags());
+                let kind = kind_of(vm.flags());
+                WindowRange {
+                    start: a.va_start,
+                    size,
+                    state: RangeState::Busy,
+                    guard: size != a.va_end.0.wrapping_sub(a.va_start.0),
+                    kind,
+                    owner: vm.owner().0,
+                    caller: vm.caller(),
+                    nr_pages: record_pages(kind, vm),
+                    phys: matches!(kind, AreaKind::Ioremap | AreaKind::Dma).then(|| vm.phys_addr()),
+                }
+            })
+            .chain(
+                window
+                    .lazy_ranges()
+                    .iter()
+                    .map(|r| free(*r, RangeState::Lazy)),
+            )
+            .chain(window.free_ranges().map(|r| free(r, RangeState::Free)))
+            .chain(window.pooled_ranges().map(|r| free(r, RangeState::Free)))
+            .collect();
+        ranges.sort_unstable_by_key(|r| r.start.0);
+        WindowSnapshot {
+            totals: WindowMapOk {
+                window_start: config.start,
+                window_size: config.end.0.wrapping_sub(config.start.0),
+                largest_free: window.stats().largest_free,
+                lazy_frames: self.core.frame_accounting().deferred,
+                ranges: BoundedVec::new(),
+                next_cursor: None,
+            },
+            ranges,
         }
     }
 

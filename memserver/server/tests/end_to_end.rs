@@ -250,7 +250,11 @@ fn exit_reclaims_everything_the_client_held() {
     let b = client(&server, PLAIN_CLIENT);
     let keep = b.vmalloc(2 * PAGE_SIZE).unwrap();
     let mut raw = Vec::new();
-    raw.push(a.vmalloc(10 * PAGE_SIZE).unwrap().into_raw());
+    raw.push(
+        a.vmalloc_with(10 * PAGE_SIZE, PAGE_SIZE, VmallocFlags::NONE, 0x0001_2a4c)
+            .unwrap()
+            .into_raw(),
+    );
     raw.push(
         a.ioremap(VIRTIO.start, 0x200, MemType::Device)
             .unwrap()
@@ -274,7 +278,27 @@ fn exit_reclaims_everything_the_client_held() {
             frames_released: 13,
             ioremaps: 1,
             dma_pages: 3,
+            // Grouped by caller, ascending: ioremap, vmap and DMA areas
+            // carry no caller (0); the vmalloc its explicit tag.
+            leaks: vec![
+                LeakGroup {
+                    caller: 0,
+                    areas: 3,
+                    bytes: (1 + 3 + 3) * PAGE_SIZE,
+                },
+                LeakGroup {
+                    caller: 0x0001_2a4c,
+                    areas: 1,
+                    bytes: 10 * PAGE_SIZE,
+                },
+            ],
         }
+    );
+    assert_eq!(summary.leaked_areas(), 4);
+    assert_eq!(summary.leaked_bytes(), 17 * PAGE_SIZE);
+    assert_eq!(
+        format!("{}", summary.leaks[1]),
+        "1 areas, 40960 bytes, caller 0x00012a4c"
     );
     assert!(format!("{summary}").contains("reclaimed 4 areas"));
     {

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use regex::Regex;
 
+use crate::console::ConsoleSymbolizer;
 use crate::qemu::{self, Board, QemuConfig};
+use crate::symbols::Symbolizer;
 
 /// The boards a test applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,25 +59,42 @@ pub struct QemuTest {
     pub timeout: Duration,
 }
 
+/// Which console lines [`boot`] shows as they arrive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Echo {
+    /// None.
+    Quiet,
+    /// As the guest printed them (`--raw`).
+    Raw,
+    /// Through the console symbolizer.
+    Symbolized,
+}
+
 /// How one run ended.
 #[derive(Debug)]
 pub struct Outcome {
-    /// The full console log.
+    /// The full console log, as the guest printed it.
     pub log: String,
+    /// The same lines through the console symbolizer (equal to `log`
+    /// when the run had no symbols).
+    pub symbolized: String,
     /// QEMU's exit status; `None` if it was killed at the time limit.
     pub exit_code: Option<i32>,
     /// Wall-clock duration.
     pub elapsed: Duration,
 }
 
-/// Boots `elf` with `cfg`, echoing the console if `echo`; kills QEMU at
-/// `timeout`.
+/// Boots `elf` with `cfg`, showing the console as `echo` says; kills QEMU
+/// at `timeout`. With `symbols`, each line also passes through the console
+/// symbolizer ([`Outcome::symbolized`]).
 pub fn boot(
     elf: &Path,
     cfg: &QemuConfig,
     timeout: Duration,
-    echo: bool,
+    echo: Echo,
+    symbols: Option<&Symbolizer>,
 ) -> Result<Outcome, String> {
+    let mut console = symbols.map(ConsoleSymbolizer::new);
     let mut cmd = qemu::command(elf, cfg);
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let start = Instant::now();
@@ -110,6 +129,18 @@ pub fn boot(
     });
     let deadline = start + timeout;
     let mut log = String::new();
+    let mut symbolized = String::new();
+    let mut keep = |line: &str, log: &mut String, symbolized: &mut String| -> String {
+        let named = match console.as_mut() {
+            Some(c) => c.line(line),
+            None => line.to_string(),
+        };
+        log.push_str(line);
+        log.push('\n');
+        symbolized.push_str(&named);
+        symbolized.push('\n');
+        named
+    };
     let mut killed = false;
     loop {
         let now = Instant::now();
@@ -120,12 +151,16 @@ pub fn boot(
         }
         match rx.recv_timeout(deadline - now) {
             Ok(line) => {
-                if echo {
-                    println!("{line}");
+                let named = keep(&line, &mut log, &mut symbolized);
+                let shown = match echo {
+                    Echo::Quiet => None,
+                    Echo::Raw => Some(&line),
+                    Echo::Symbolized => Some(&named),
+                };
+                if let Some(shown) = shown {
+                    println!("{shown}");
                     let _ = std::io::stdout().flush();
                 }
-                log.push_str(&line);
-                log.push('\n');
             }
             Err(mpsc::RecvTimeoutError::Timeout) => continue,
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -136,11 +171,11 @@ pub fn boot(
     let _ = err_thread.join();
     // Lines that raced the end of the process.
     while let Ok(line) = rx.try_recv() {
-        log.push_str(&line);
-        log.push('\n');
+        keep(&line, &mut log, &mut symbolized);
     }
     Ok(Outcome {
         log,
+        symbolized,
         exit_code: if killed { None } else { status.code() },
         elapsed: start.elapsed(),
     })
@@ -172,7 +207,9 @@ pub fn run_quiet(
 }
 
 /// Checks an outcome of a run with (or without) semihosting against a
-/// test's expectations; returns the failures.
+/// test's expectations; returns the failures. An expected line matches a
+/// console line as printed or as symbolized; forbidden lines are checked
+/// as printed (a symbol name is no evidence).
 pub fn check(test: &QemuTest, outcome: &Outcome, semihosting: bool) -> Vec<String> {
     let mut problems = Vec::new();
     let compile = |p: &str| {
@@ -180,16 +217,24 @@ pub fn check(test: &QemuTest, outcome: &Outcome, semihosting: bool) -> Vec<Strin
     };
     let expect: Vec<Regex> = test.expect.iter().map(|p| compile(p)).collect();
     let forbid: Vec<Regex> = test.forbid.iter().map(|p| compile(p)).collect();
+    // (raw, symbolized) pairs; a run without symbols has the raw text twice.
+    let symbolized = if outcome.symbolized.lines().count() == outcome.log.lines().count() {
+        &outcome.symbolized
+    } else {
+        &outcome.log
+    };
+    let lines: Vec<(&str, &str)> = outcome.log.lines().zip(symbolized.lines()).collect();
+    let matches = |re: &Regex, (raw, named): (&str, &str)| re.is_match(raw) || re.is_match(named);
     for p in &test.expect_unordered {
         let re = compile(p);
-        if !outcome.log.lines().any(|l| re.is_match(l)) {
+        if !lines.iter().any(|&l| matches(&re, l)) {
             problems.push(format!("expected line not found (any order): /{p}/"));
         }
     }
     let mut next = 0;
-    for line in outcome.log.lines() {
+    for &(line, named) in &lines {
         if let Some(re) = expect.get(next) {
-            if re.is_match(line) {
+            if matches(re, (line, named)) {
                 next += 1;
             }
         }

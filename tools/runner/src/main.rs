@@ -16,13 +16,18 @@
 //! runner build [--board B]                build the kernel image and print its path
 //! runner symbolize [--board B] ADDR[:INSN]...
 //!                                         name guest addresses with the kernel and task symbols
+//! runner map [SYSTEM]                    boot SYSTEM (default stress), draw its window-map dumps
+//!                                         into target/window-map.svg
+//! every console line shown passes through the symbolizer (console.rs); --raw shows them as printed
 //! board options: --board vexpress-a9|virt  --gic 2|3  --cpu NAME  --virtualization
 //!                --no-semihosting  --kvmcheck
 //! run options:   --icount  --smp N  --mem SIZE  --mem-param  --append "k=v ..."
 //!                --drive FILE  --timeout SECS (0 = none)
 //! ```
 
+mod benchplot;
 mod blk_tests;
+mod console;
 mod harness;
 mod kvm;
 mod kvmprobe;
@@ -31,6 +36,7 @@ mod matrix;
 mod qemu;
 mod symbols;
 mod tests;
+mod windowmap;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,7 +49,7 @@ fn usage() -> ExitCode {
         "usage: runner run|gdb|test|bench|fuzz|kvm|build [--board vexpress-a9|virt] [--gic 2|3] \
          [--cpu NAME] [--virtualization] [--no-semihosting] [--kvmcheck] [--icount] [--smp N] \
          [--mem SIZE] [--mem-param] [--append \"k=v ...\"] [--drive FILE] [--timeout SECS] \
-         [--list] [--config NAME] [--jobs N] [--seed S] [--count N] [NAME...] [-- QEMU ARGS]"
+         [--raw] [--list] [--config NAME] [--jobs N] [--seed S] [--count N] [NAME...] [-- QEMU ARGS]"
     );
     ExitCode::from(64)
 }
@@ -67,6 +73,8 @@ struct Options {
     seed: Option<u32>,
     /// `fuzz`: requests per instance (default: the image's).
     count: Option<u32>,
+    /// `--raw`: show console lines as printed, without the symbolizer.
+    raw: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -81,6 +89,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         jobs: 2,
         seed: None,
         count: None,
+        raw: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -138,6 +147,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 o.timeout = (secs > 0).then(|| Duration::from_secs(secs));
             }
             "--list" => o.list = true,
+            "--raw" => o.raw = true,
             "--config" => o.configs.push(value("--config")?),
             "--jobs" => {
                 o.jobs = value("--jobs")?
@@ -201,6 +211,7 @@ fn main() -> ExitCode {
         "fuzz" => fuzz(opts),
         "kvm" => kvm(opts),
         "symbolize" => symbolize(opts),
+        "map" => map(opts),
         _ => usage(),
     }
 }
@@ -237,11 +248,21 @@ fn run(mut opts: Options) -> ExitCode {
 /// QEMU's exit status with semihosting, from the kernel's status line
 /// without). With `--kvmcheck` the plugin's report follows, and a flagged
 /// access turns a status of 0 into 1.
-fn boot_and_report(elf: &std::path::Path, mut opts: Options, what: &str) -> ExitCode {
+fn boot_and_report(elf: &std::path::Path, opts: Options, what: &str) -> ExitCode {
+    boot_and_log(elf, opts, what).0
+}
+
+/// [`boot_and_report`], also returning the console log as printed (`None`
+/// if QEMU could not start).
+fn boot_and_log(
+    elf: &std::path::Path,
+    mut opts: Options,
+    what: &str,
+) -> (ExitCode, Option<String>) {
     if opts.kvmcheck {
         let lib = match qemu::build_kvmcheck() {
             Ok(l) => l,
-            Err(e) => return fail(&e),
+            Err(e) => return (fail(&e), None),
         };
         let dir = qemu::target_dir().join("qemu-logs");
         let _ = std::fs::create_dir_all(&dir);
@@ -258,19 +279,23 @@ fn boot_and_report(elf: &std::path::Path, mut opts: Options, what: &str) -> Exit
         qemu::describe(&qemu::command(elf, &opts.cfg))
     );
     let timeout = opts.timeout.unwrap_or(Duration::from_secs(u64::MAX / 4));
-    let out = match harness::boot(elf, &opts.cfg, timeout, true) {
+    let symbols = symbols::Symbolizer::load(vec![elf.to_path_buf()], qemu::user_task_elfs());
+    let echo = if opts.raw {
+        harness::Echo::Raw
+    } else {
+        harness::Echo::Symbolized
+    };
+    let out = match harness::boot(elf, &opts.cfg, timeout, echo, Some(&symbols)) {
         Ok(o) => o,
-        Err(e) => return fail(&e),
+        Err(e) => return (fail(&e), None),
     };
     let Some(code) = out.exit_code else {
-        return fail(&format!(
-            "time limit reached after {:.1?}: qemu killed",
-            out.elapsed
-        ));
+        let killed = format!("time limit reached after {:.1?}: qemu killed", out.elapsed);
+        return (fail(&killed), Some(out.log));
     };
     let status = match harness::guest_status(&out.log, code, opts.cfg.platform.semihosting) {
         Ok(s) => s,
-        Err(e) => return fail(&e),
+        Err(e) => return (fail(&e), Some(out.log)),
     };
     eprintln!(
         "runner: guest exited with status {status} after {:.1?}",
@@ -280,8 +305,6 @@ fn boot_and_report(elf: &std::path::Path, mut opts: Options, what: &str) -> Exit
     if let Some(plugin) = &opts.cfg.plugin {
         match kvmreport::read(&plugin.report) {
             Ok(r) => {
-                let symbols =
-                    symbols::Symbolizer::load(vec![elf.to_path_buf()], qemu::user_task_elfs());
                 eprintln!(
                     "runner: kvmcheck: {} I/O accesses checked, {} flagged",
                     r.checked, r.flagged
@@ -298,7 +321,7 @@ fn boot_and_report(elf: &std::path::Path, mut opts: Options, what: &str) -> Exit
         }
     }
     let status = if flagged && status == 0 { 1 } else { status };
-    ExitCode::from(status.clamp(0, 255) as u8)
+    (ExitCode::from(status.clamp(0, 255) as u8), Some(out.log))
 }
 
 /// The memory server's client-side benchmark (`userland/memtools/src/
@@ -308,7 +331,65 @@ fn bench(mut opts: Options) -> ExitCode {
     opts.cfg.icount = true;
     opts.cfg.append.retain(|w| !w.starts_with("system="));
     opts.cfg.append.push("system=bench".into());
-    run(opts)
+    let elf = match qemu::build_kernel(opts.cfg.platform.board) {
+        Ok(e) => e,
+        Err(e) => return fail(&e),
+    };
+    let board = opts.cfg.platform.describe();
+    let (code, log) = boot_and_log(&elf, opts, "");
+    if let Some(log) = log {
+        if let Err(e) = write_bench_outputs(&log, &board) {
+            eprintln!("runner: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    code
+}
+
+/// `target/bench.svg` and `target/bench.md` from a `system=bench` console.
+fn write_bench_outputs(log: &str, board: &str) -> Result<(), String> {
+    let rows = benchplot::parse_rows(log);
+    if rows.is_empty() {
+        return Err("bench: no table rows in the console: no bench.svg written".into());
+    }
+    let first_line = |cmd: &mut std::process::Command| {
+        cmd.output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .next()
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| "unknown".into())
+    };
+    let mut commit =
+        first_line(std::process::Command::new("git").args(["rev-parse", "--short", "HEAD"]));
+    let dirty = std::process::Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .output()
+        .is_ok_and(|o| !o.stdout.is_empty());
+    if dirty {
+        commit.push_str(" (with uncommitted changes)");
+    }
+    let qemu = first_line(std::process::Command::new("qemu-system-arm").arg("--version"));
+    let date = benchplot::utc_now();
+    let title = format!("memory-server client cost beside Linux 6.1 ({board}, {date})");
+    let dir = qemu::target_dir();
+    let svg = dir.join("bench.svg");
+    let md = dir.join("bench.md");
+    std::fs::write(&svg, benchplot::svg(&rows, &title))
+        .map_err(|e| format!("write {}: {e}", svg.display()))?;
+    let text = benchplot::markdown(log, &date, &commit, &format!("{qemu}; {board}"));
+    std::fs::write(&md, text).map_err(|e| format!("write {}: {e}", md.display()))?;
+    eprintln!(
+        "runner: bench: {} rows plotted in {}; tables in {}",
+        rows.len(),
+        svg.display(),
+        md.display()
+    );
+    Ok(())
 }
 
 /// Where the fuzz role's run-time parameters start in the kernel image
@@ -410,6 +491,45 @@ fn kvm(mut opts: Options) -> ExitCode {
     boot_and_report(&elf, opts, "KVM: ")
 }
 
+/// `runner map [SYSTEM]`: boots SYSTEM (default `stress`) and draws the
+/// window-map dumps its observer prints into `target/window-map.svg`,
+/// checking each snapshot's counts against its vmallocinfo lines.
+fn map(mut opts: Options) -> ExitCode {
+    let system = opts
+        .names
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "stress".into());
+    opts.cfg.append.retain(|w| !w.starts_with("system="));
+    opts.cfg.append.push(format!("system={system}"));
+    let elf = match qemu::build_kernel(opts.cfg.platform.board) {
+        Ok(e) => e,
+        Err(e) => return fail(&e),
+    };
+    let board = opts.cfg.platform.describe();
+    let (code, log) = boot_and_log(&elf, opts, "");
+    let Some(log) = log else { return code };
+    let out = qemu::target_dir().join("window-map.svg");
+    let title = format!("vmalloc window of system={system} ({board})");
+    match windowmap::render_and_check(&log, &title, &out) {
+        Ok((0, _)) => fail(&format!(
+            "system={system} printed no window-map dump (only observer clients print them)"
+        )),
+        Ok((n, problems)) => {
+            eprintln!("runner: map: {n} snapshots drawn in {}", out.display());
+            for p in &problems {
+                eprintln!("runner: map: {p}");
+            }
+            if problems.is_empty() {
+                code
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => fail(&e),
+    }
+}
+
 /// Names guest addresses (`runner symbolize [--board B] ADDR[:INSN]...`)
 /// with the board's kernel and the task ELFs, as the KVM-safety report does.
 fn symbolize(opts: Options) -> ExitCode {
@@ -483,7 +603,7 @@ fn test(opts: Options) -> ExitCode {
             Err(e) => return fail(&e),
         }
     };
-    match matrix::run(configs, &selected, opts.jobs) {
+    match matrix::run(configs, &selected, opts.jobs, opts.raw) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => fail(&e),

@@ -13,6 +13,7 @@ use crate::kvmprobe;
 use crate::kvmreport::{self, KvmReport};
 use crate::qemu::{self, Board, Platform, PluginRun};
 use crate::symbols::Symbolizer;
+use crate::windowmap;
 
 /// One configuration of the matrix.
 #[derive(Clone, Debug)]
@@ -112,6 +113,8 @@ struct Shared {
     kernels: Vec<PathBuf>,
     plugin: Option<PathBuf>,
     log_root: PathBuf,
+    /// `--raw`: a failure's log tail as printed, not symbolized.
+    raw: bool,
 }
 
 fn log_dir(shared: &Shared, config: usize) -> PathBuf {
@@ -124,6 +127,7 @@ pub fn run(
     configs: Vec<MatrixConfig>,
     selected: &dyn Fn(&Platform) -> Vec<QemuTest>,
     jobs: usize,
+    raw: bool,
 ) -> Result<bool, String> {
     for c in &configs {
         c.platform
@@ -161,6 +165,7 @@ pub fn run(
         kernels,
         plugin,
         log_root,
+        raw,
     });
     let symbolizer = Arc::new(Symbolizer::load(
         built.iter().map(|(_, e)| e.clone()).collect(),
@@ -357,17 +362,32 @@ fn run_one(
         problems.push(format!("disk image not prepared: {e}"));
     }
     let elf = &shared.kernels[ci];
-    let outcome = harness::boot(elf, &cfg, t.timeout, false)?;
+    // This configuration's kernel and the task ELFs name the console's
+    // addresses; `NAME.log` is the symbolized console, `NAME.raw.log` the
+    // console as printed.
+    let console_symbols = Symbolizer::load(vec![elf.clone()], qemu::user_task_elfs());
+    let outcome = harness::boot(
+        elf,
+        &cfg,
+        t.timeout,
+        harness::Echo::Quiet,
+        Some(&console_symbols),
+    )?;
     let log_path = dir.join(format!("{}.log", t.name));
+    let command = qemu::describe(&qemu::command(elf, &cfg));
+    let _ = std::fs::write(&log_path, format!("$ {command}\n{}", outcome.symbolized));
     let _ = std::fs::write(
-        &log_path,
-        format!(
-            "$ {}\n{}",
-            qemu::describe(&qemu::command(elf, &cfg)),
-            outcome.log
-        ),
+        dir.join(format!("{}.raw.log", t.name)),
+        format!("$ {command}\n{}", outcome.log),
     );
     problems.extend(harness::check(t, &outcome, cfg.platform.semihosting));
+    // A console with window-map dumps is drawn (`NAME.window-map.svg`) and
+    // each snapshot's counts checked against its vmallocinfo lines.
+    let map_path = dir.join(format!("{}.window-map.svg", t.name));
+    match windowmap::render_and_check(&outcome.log, t.name, &map_path) {
+        Ok((_, map_problems)) => problems.extend(map_problems),
+        Err(e) => problems.push(e),
+    }
     if let Err(e) = harness::verify_disk(&cfg, disk.as_deref()) {
         problems.push(format!("disk image check: {e}"));
     }
@@ -385,7 +405,12 @@ fn run_one(
     } else {
         None
     };
-    let lines: Vec<&str> = outcome.log.lines().collect();
+    let shown = if shared.raw {
+        &outcome.log
+    } else {
+        &outcome.symbolized
+    };
+    let lines: Vec<&str> = shown.lines().collect();
     Ok(TestResult {
         config: ci,
         name: t.name,

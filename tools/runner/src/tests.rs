@@ -134,7 +134,48 @@ pub fn all(platform: &Platform) -> Vec<QemuTest> {
     tests.extend(memserver_tests(t, &f));
     tests.extend(crate::blk_tests::tests(t, &f));
     tests.extend(isolation_tests(t, &f));
+    tests.extend(observability_tests(t));
     tests
+}
+
+/// Issue 17: leak reports at exit, named by the console symbolizer.
+fn observability_tests(t: Duration) -> Vec<QemuTest> {
+    let report = [
+        r"\[memserver\] memserver: leak report: client 2 exited holding 3 areas, 16384 bytes:$",
+        r"\[memserver\] memserver: +1 areas, 8192 bytes, caller memtools::checks::leaker\+0x[0-9a-f]+/0x[0-9a-f]+ \[memtools\]( \(inlined \S+\))? owner=2$",
+        r"\[memserver\] memserver: +2 areas, 8192 bytes, caller memtools::checks::keep_page\+0x[0-9a-f]+/0x[0-9a-f]+ \[memtools\]( \(inlined \S+\))? owner=2$",
+    ];
+    vec![
+        QemuTest {
+            name: "leak-report",
+            about: "a client exits holding 3 areas: the server's leak report groups them by caller, each named by the console symbolizer",
+            boards: Boards::All,
+            config: system("leak"),
+            expect: [&report[..], &[r"system: root task memserver ended \(exit 0\)"]].concat(),
+            expect_unordered: vec![],
+            forbid: TASK_FAILURE.to_vec(),
+            exit_code: 0,
+            timeout: t,
+        },
+        QemuTest {
+            name: "leak-report-strict",
+            about: "the same client marked strict: its leftover areas fail the run (exit status 1)",
+            boards: Boards::All,
+            config: system("leak-strict"),
+            expect: [
+                &report[..],
+                &[
+                    r"memserver: client 2 is strict: areas left at exit fail the run",
+                    r"system: exit status 1$",
+                ],
+            ]
+            .concat(),
+            expect_unordered: vec![],
+            forbid: vec![r"KERNEL PANIC"],
+            exit_code: 1,
+            timeout: t,
+        },
+    ]
 }
 
 /// A pattern built at run time, kept for the life of the runner (the test
@@ -233,6 +274,11 @@ const EVIL_REFUSALS: &[&str] = &[
     "4096-byte message, 4083 trailing bytes -> Malformed",
 ];
 
+/// A vmallocinfo caller column of the demo's ioremap: `0x00000000` (none
+/// recorded) or a return address the console symbolizer named.
+const CALLER: &str =
+    r"(0x00000000|\S+\+0x[0-9a-f]+/0x[0-9a-f]+ \[memtools\]( \(inlined memtools::\S+\))?)";
+
 /// Lines no hostile-client run may print: a kernel fault or panic, a
 /// task's `error!` (a wrong error code, a damaged area, a write into the
 /// guard page that did not fault), a server leak.
@@ -293,7 +339,9 @@ fn memserver_tests(t: Duration, f: &Facts) -> Vec<QemuTest> {
                 EVIL_REFUSALS.len()
             )),
             r"\[evil\] evil: writing past the end of 0x[0-9a-f]{8}-0x[0-9a-f]{8} into its guard page",
-            r"WARN +task evil \(id 2\) faulted: DataAbort at 0x[0-9a-f]{8}",
+            // The console symbolizer names the code that overran, with
+            // the function it was inlined from (console.rs).
+            r"WARN +task evil \(id 2\) faulted: DataAbort at 0x[0-9a-f]{8}, pc task_main\+0x[0-9a-f]+/0x[0-9a-f]+ \[memtools\] \(inlined memtools::evil::run\), status 0x[0-9a-f]+$",
             r"\[memserver\] WARN: memserver: client 2 faulted at 0x[0-9a-f]{8}: overran area 0x[0-9a-f]{8}-0x[0-9a-f]{8} \(8192 bytes, caller 0x0badc0de\)$",
             r"\[memserver\] memserver: client 2 reclaimed: client 2: reclaimed \d+ areas, \d+ pages unmapped, \d+ frames released",
             r"\[memserver\] memserver: all clients gone; buddy free frames (\d+) == boot value \d+: nothing leaked",
@@ -499,7 +547,7 @@ fn task_tests(t: Duration, f: &Facts) -> Vec<QemuTest> {
             "a 1 MiB stack from the manifest is usable; running off a stack is reported as a stack overflow (expected)",
             "ipc-test",
             vec![
-                r"task stackhog +id 10 .*stack 1024 KiB",
+                r"task 10 stackhog: image ktest, .*stack 1024 KiB",
                 r"\[stackhog\] stackhog: recursed through (8\d\d|9\d\d|10[01]\d) KiB of its 1024 KiB stack",
                 r"WARN +stack overflow in task overflow \(fault at 0x3fe[0-9a-f]{5}, stack 0x3feef000-0x3feff000\)",
                 r"task overflow failed as expected: stack overflow at 0x3fe[0-9a-f]{5}",
@@ -573,9 +621,13 @@ fn task_tests(t: Duration, f: &Facts) -> Vec<QemuTest> {
                 leak(format!(
                     r"\[demo\] demo: ioremap rtc \(pl031\) at {rtc} -> 0x4[0-9a-f]{{7}}: RTCDR = [1-9]\d* \(seconds since 1970\)"
                 )),
-                r"\[demo\] 0x40000000-0x40011000 +69632 0x00000000 pages=16 vmalloc owner=2",
+                // The caller column: a return address in the demo (named
+                // by the console symbolizer) or 0 (no caller recorded).
+                // The console symbolizer names the demo's return address.
+                r"\[demo\] 0x40000000-0x40011000 +69632 memtools::demo::run\+0x[0-9a-f]+/0x[0-9a-f]+ \[memtools\] pages=16 vmalloc owner=2$",
+                r"\[demo\] 0x40011000-0x40016000 +20480 memtools::demo::run\+0x[0-9a-f]+/0x[0-9a-f]+ \[memtools\] pages=4 vmalloc owner=2$",
                 leak(format!(
-                    r"\[demo\] 0x4[0-9a-f]{{7}}-0x4[0-9a-f]{{7}} +8192 0x00000000 phys={rtc} ioremap owner=2"
+                    r"\[demo\] 0x4[0-9a-f]{{7}}-0x4[0-9a-f]{{7}} +8192 {CALLER} phys={rtc} ioremap owner=2"
                 )),
                 r"\[demo\] Node 0, zone +Normal( +\d+){11}$",
                 r"\[memserver\] memserver: client 2 exited \(code 0\)",

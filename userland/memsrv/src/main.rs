@@ -58,6 +58,8 @@ struct ClientSlots {
     window_pages: u32,
     /// May see every client's areas and usage.
     observer: bool,
+    /// Promised to free everything: areas left at exit fail the run.
+    strict: bool,
 }
 
 /// A Device capability and the client it was granted for.
@@ -314,6 +316,7 @@ pub fn task_main(_arg: u32) -> i32 {
                     quota_pages: quota,
                     window_pages,
                     observer: flags.contains(ClientFlags::OBSERVER),
+                    strict: flags.contains(ClientFlags::STRICT),
                 })
             }
             Ok((3, base, count)) => match clients.last() {
@@ -389,6 +392,8 @@ pub fn task_main(_arg: u32) -> i32 {
     info!("memserver: boot {}", line.as_str());
 
     let mut gone = 0usize;
+    // Strict clients that exited or faulted holding areas.
+    let mut strict_leaks = 0u32;
     let mut reply: Option<MessageTag> = None;
     loop {
         let received = match reply.take() {
@@ -408,12 +413,14 @@ pub fn task_main(_arg: u32) -> i32 {
                 continue;
             };
             let client = ClientId(report.task);
+            let strict = clients.iter().any(|c| c.id == report.task && c.strict);
             if report.fault_kind() == Some(FaultKind::Exit) {
                 let summary = server.client_exited(client);
                 info!(
                     "memserver: client {} exited (code {}): {}",
                     report.task, report.exit_code as i32, summary
                 );
+                strict_leaks += leak_report(&summary, "exited", strict);
             } else {
                 let outcome = server.client_faulted(client, VirtAddr(report.address));
                 match &outcome.overrun {
@@ -430,10 +437,16 @@ pub fn task_main(_arg: u32) -> i32 {
                     "memserver: client {} reclaimed: {}",
                     report.task, outcome.reclaimed
                 );
+                strict_leaks += leak_report(&outcome.reclaimed, "faulted", strict);
             }
             gone += 1;
             if gone == clients.len() {
-                return finish(&mut server, boot_free);
+                let status = finish(&mut server, boot_free);
+                if strict_leaks > 0 {
+                    error!("memserver: LEAK: {strict_leaks} strict clients exited holding areas");
+                    return 1;
+                }
+                return status;
             }
             continue;
         }
@@ -441,6 +454,35 @@ pub fn task_main(_arg: u32) -> i32 {
         // its body was read.
         let out = server.handle_in_place(ClientId(badge.0), &mut sys::ipc_buffer().bytes[..], len);
         reply = Some(MessageTag::new(userlib::mem::MEMSERVER_LABEL, out).unwrap_or_default());
+    }
+}
+
+/// Logs the leak report of a client that `how` ("exited", "faulted")
+/// holding areas (its heap's excepted): a header, then one line per caller
+/// tag. Returns 1 if the client is strict and held any (that fails the
+/// run), else 0.
+fn leak_report(summary: &memserver::ExitSummary, how: &str, strict: bool) -> u32 {
+    if summary.leaks.is_empty() {
+        return 0;
+    }
+    let client = summary.client.0;
+    // Plain info lines (no level prefix): the host symbolizer and tests
+    // match them from their start.
+    info!(
+        "memserver: leak report: client {} {} holding {} areas, {} bytes:",
+        client,
+        how,
+        summary.leaked_areas(),
+        summary.leaked_bytes()
+    );
+    for group in &summary.leaks {
+        info!("memserver:   {group} owner={client}");
+    }
+    if strict {
+        error!("memserver: client {client} is strict: areas left at exit fail the run");
+        1
+    } else {
+        0
     }
 }
 

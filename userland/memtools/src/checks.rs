@@ -134,6 +134,46 @@ pub fn exit_nonzero() -> i32 {
     7
 }
 
+/// Allocates two areas at one call site ([`keep_page`]) and one at
+/// another, keeps them (`into_raw`) and exits: the server's leak report
+/// lists two caller groups, each caller a return address in these
+/// functions.
+#[inline(never)]
+pub fn leaker() -> i32 {
+    let client = mem::client(MEMSERVER);
+    let mut held = u32::from(keep_page(&client)) + u32::from(keep_page(&client));
+    match client.vzalloc(2 * PAGE_SIZE) {
+        Ok(area) => {
+            let (addr, _) = area.into_raw();
+            info!("leaker: vzalloc(8 KiB) -> {:#010x}, kept", addr.0);
+            held += 1;
+        }
+        Err(e) => error!("leaker: vzalloc(8 KiB) failed: {e}"),
+    }
+    info!("leaker: exiting holding {held} areas");
+    if held == 3 {
+        0
+    } else {
+        1
+    }
+}
+
+/// One page from one call site, kept: whether it was allocated.
+#[inline(never)]
+fn keep_page(client: &mem::Client) -> bool {
+    match client.vmalloc(PAGE_SIZE) {
+        Ok(area) => {
+            let (addr, _) = area.into_raw();
+            info!("leaker: vmalloc(4 KiB) -> {:#010x}, kept", addr.0);
+            true
+        }
+        Err(e) => {
+            error!("leaker: vmalloc(4 KiB) failed: {e}");
+            false
+        }
+    }
+}
+
 /// Bytes of stack one recursion level uses at least.
 const FRAME_BYTES: usize = 1024;
 

@@ -16,6 +16,7 @@ fn fail(what: &str, e: impl core::fmt::Debug) -> i32 {
 }
 
 /// Runs the demo.
+#[inline(never)]
 pub fn run() -> i32 {
     let client = mem::client(MEMSERVER);
     if let Err(e) = client.ping(0x1234) {

@@ -90,13 +90,108 @@ pub fn print_all(label: &str) -> Result<(), memclient::ClientError> {
     Ok(())
 }
 
-/// The `vmallocinfo` tool.
+/// The `vmallocinfo` tool: the listing, buddyinfo, then the meminfo
+/// lines and a window-map dump (it has the observer right).
 pub fn run() -> i32 {
-    match print_all("vmallocinfo") {
+    let extra = || {
+        let client = mem::client(MEMSERVER);
+        print_meminfo(&client)?;
+        dump_window_map(&client, "vmallocinfo").map(|_| ())
+    };
+    match print_all("vmallocinfo").and_then(|()| extra()) {
         Ok(()) => 0,
         Err(e) => {
             error!("vmallocinfo: {e:?}");
             1
         }
+    }
+}
+
+/// `/proc/meminfo`'s memory and vmalloc lines (Linux's layout: the name
+/// padded to 16 columns, the value in kB right-aligned in 8):
+/// `MemTotal`/`MemFree` (the pool), `VmallocTotal` (the window),
+/// `VmallocUsed` (frames held by areas), `VmallocChunk` (the largest free
+/// range) and `VmallocLazy` (frames of freed areas waiting for the lazy
+/// purge). Needs the observer right (the window map).
+pub fn print_meminfo(client: &mem::Client) -> Result<(), memclient::ClientError> {
+    let stats = client.stats()?;
+    let map = client.window_map(0)?;
+    let kb = |pages: u32| u64::from(pages) * u64::from(abi::PAGE_SIZE) / 1024;
+    let used = stats
+        .total_pages
+        .saturating_sub(stats.free_pages)
+        .saturating_sub(map.lazy_frames);
+    let lines: [(&str, u64); 6] = [
+        ("MemTotal:", kb(stats.total_pages)),
+        ("MemFree:", kb(stats.free_pages)),
+        ("VmallocTotal:", u64::from(map.window_size) / 1024),
+        ("VmallocUsed:", kb(used)),
+        ("VmallocChunk:", u64::from(map.largest_free) / 1024),
+        ("VmallocLazy:", kb(map.lazy_frames)),
+    ];
+    for (name, value) in lines {
+        info!("{name:<16}{value:>8} kB");
+    }
+    Ok(())
+}
+
+/// The window-map dump at a point labelled `label` (no spaces):
+/// `window-map: begin LABEL`, the vmallocinfo lines of the same snapshot,
+/// one `window-map: busy|lazy|free` line per range, then
+/// `window-map: end LABEL busy=N lazy=M free=K largest=BYTES`.
+///
+/// The server takes the whole map at once (cursor 0) and pages through
+/// that snapshot, and its busy ranges carry their vmallocinfo fields, so
+/// the listing and the map are one moment although other clients keep
+/// running. `Ok(false)` without printing if this client is no observer.
+pub fn dump_window_map(client: &mem::Client, label: &str) -> Result<bool, memclient::ClientError> {
+    use alloc::vec::Vec;
+    use ipc::RangeState;
+    let mut ranges = Vec::new();
+    let first = match client.window_map_all(|r| ranges.push(*r)) {
+        Ok(first) => first,
+        Err(memclient::ClientError::Server(ipc::ErrorCode::PermissionDenied)) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    info!("window-map: begin {label}");
+    for record in ranges.iter().filter_map(|r| r.record()) {
+        info!("{}", vmallocinfo_line(&record).as_str());
+    }
+    let (mut busy, mut lazy, mut free) = (0u32, 0u32, 0u32);
+    for r in &ranges {
+        let end = r.end();
+        match r.state {
+            RangeState::Busy => {
+                busy += 1;
+                info!(
+                    "window-map: busy 0x{:08x} 0x{:08x} {} {}",
+                    r.start.0,
+                    end,
+                    r.owner,
+                    short_kind(r.kind)
+                );
+            }
+            RangeState::Lazy => {
+                lazy += 1;
+                info!("window-map: lazy 0x{:08x} 0x{:08x}", r.start.0, end);
+            }
+            RangeState::Free => {
+                free += 1;
+                info!("window-map: free 0x{:08x} 0x{:08x}", r.start.0, end);
+            }
+        }
+    }
+    info!(
+        "window-map: end {label} busy={busy} lazy={lazy} free={free} largest={}",
+        first.largest_free
+    );
+    Ok(true)
+}
+
+/// The dump's kind word: the vmallocinfo one, `dma` for DMA buffers.
+fn short_kind(kind: ipc::AreaKind) -> &'static str {
+    match kind {
+        ipc::AreaKind::Dma => "dma",
+        other => other.linux_name(),
     }
 }

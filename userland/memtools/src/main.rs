@@ -66,6 +66,7 @@ const EXIT_NONZERO: u32 = 16;
 const DEEP_STACK: u32 = 17;
 const STACK_OVERFLOW: u32 = 18;
 const FUZZ: u32 = 19;
+const LEAKER: u32 = 20;
 
 #[no_mangle]
 pub fn task_main(arg: u32) -> i32 {
@@ -92,6 +93,7 @@ pub fn task_main(arg: u32) -> i32 {
         DEEP_STACK => checks::deep_stack(),
         STACK_OVERFLOW => checks::stack_overflow(),
         FUZZ => fuzz::run(param),
+        LEAKER => checks::leaker(),
         other => {
             error!("unknown role {other}");
             2

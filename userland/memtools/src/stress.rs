@@ -24,7 +24,7 @@ use log::{error, info};
 use memclient::{ClientError, ErrorCode, PageRun, VmallocFlags, VmapFlags, VmapSource};
 use userlib::{mem, sys};
 
-use crate::MEMSERVER;
+use crate::{info, MEMSERVER};
 
 /// The memory-server client of this task.
 pub type Client = mem::Client;
@@ -566,6 +566,15 @@ pub fn run(seed: u32) -> i32 {
     };
     for &(name, loops, case) in CASES {
         suite.run_case(name, loops, case);
+        // Snapshot points for the window map (an observer client dumps;
+        // the others are refused and print nothing).
+        if matches!(name, "full_fit_alloc_test" | "long_busy_list_alloc_test") {
+            let label = name.trim_end_matches("_alloc_test");
+            if let Err(e) = info::dump_window_map(&client, label) {
+                error!("stress: window map after {name}: {e:?}");
+                suite.failed += 1;
+            }
+        }
     }
     if client.drop_failures() != 0 {
         error!("stress: {} frees on drop failed", client.drop_failures());

@@ -38,7 +38,12 @@ impl OomHandler for VmallocOnOom {
             .ok_or(())?;
         let client = mem::client(ep);
         let area = client
-            .vmalloc_with(size, abi::PAGE_SIZE, VmallocFlags::NONE, 0x6865_6170) // "heap"
+            .vmalloc_with(
+                size,
+                abi::PAGE_SIZE,
+                VmallocFlags::NONE,
+                ipc::HEAP_CALLER_TAG,
+            )
             .map_err(|_| ())?;
         let (addr, size) = area.into_raw();
         let base = addr.0 as usize as *mut u8;
