@@ -627,13 +627,15 @@ mod tests {
             phys: PhysAddr(0x1000_9000),
             size: 4096,
             mem_type: MemType::Device,
+            caller: 0,
         });
         let len = encode_request(1, &ioremap, &mut buf).unwrap();
-        assert_eq!(buf[len - 1], 1);
+        // The memory type byte, then the caller tag (varint 0, one byte).
+        assert_eq!(&buf[len - 2..len], &[1, 0]);
         // The memory type travels as abi's number: every known number
         // decodes to its type, every other one is refused.
         for n in 0..=255u8 {
-            buf[len - 1] = n;
+            buf[len - 2] = n;
             match MemType::from_u8(n) {
                 Some(mem_type) => assert_eq!(
                     decode_request(&buf[..len]),

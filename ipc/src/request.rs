@@ -69,13 +69,17 @@ pub struct IoremapRequest {
     /// number as one byte; an unknown number does not decode.
     #[serde(with = "mem_type_wire")]
     pub mem_type: MemType,
+    /// Caller's tag recorded in the area, as [`VmallocRequest::caller`].
+    pub caller: u32,
 }
 
 // `MemType` is `abi`'s: its wire form (one byte, its number) is written
 // here rather than derived, as for every explicit-number enum.
 impl MaxSize for IoremapRequest {
-    const POSTCARD_MAX_SIZE: usize =
-        PhysAddr::POSTCARD_MAX_SIZE + u32::POSTCARD_MAX_SIZE + u8::POSTCARD_MAX_SIZE;
+    const POSTCARD_MAX_SIZE: usize = PhysAddr::POSTCARD_MAX_SIZE
+        + u32::POSTCARD_MAX_SIZE
+        + u8::POSTCARD_MAX_SIZE
+        + u32::POSTCARD_MAX_SIZE;
 }
 
 /// `abi::MemType` as its number (one raw byte); unknown numbers are
@@ -143,6 +147,8 @@ pub struct VmapRequest {
     pub source: VmapSource,
     /// Read-only / no-guard.
     pub flags: VmapFlags,
+    /// Caller's tag recorded in the area, as [`VmallocRequest::caller`].
+    pub caller: u32,
 }
 
 /// Remove a vmap area (the frames stay with their original owner area).
@@ -158,6 +164,8 @@ pub struct VunmapRequest {
 pub struct DmaAllocRequest {
     /// Pages (> 0).
     pub pages: u32,
+    /// Caller's tag recorded in the area, as [`VmallocRequest::caller`].
+    pub caller: u32,
 }
 
 /// Free a DMA buffer by its address.

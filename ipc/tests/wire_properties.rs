@@ -53,27 +53,37 @@ fn request() -> impl Strategy<Value = Request> {
             })
         }),
         addr().prop_map(|addr| Request::Vfree(VfreeRequest { addr })),
-        (phys(), any_u32(), prop::sample::select(&MemType::ALL[..])).prop_map(
-            |(phys, size, mem_type)| Request::Ioremap(IoremapRequest {
-                phys,
-                size,
-                mem_type
-            })
-        ),
+        (
+            phys(),
+            any_u32(),
+            prop::sample::select(&MemType::ALL[..]),
+            any_u32()
+        )
+            .prop_map(
+                |(phys, size, mem_type, caller)| Request::Ioremap(IoremapRequest {
+                    phys,
+                    size,
+                    mem_type,
+                    caller
+                })
+            ),
         addr().prop_map(|addr| Request::Iounmap(IounmapRequest { addr })),
         (
             prop_oneof![
                 runs().prop_map(VmapSource::Frames),
                 addr().prop_map(|addr| VmapSource::Dma { addr })
             ],
-            0u8..4
+            0u8..4,
+            any_u32()
         )
-            .prop_map(|(source, f)| Request::Vmap(VmapRequest {
+            .prop_map(|(source, f, caller)| Request::Vmap(VmapRequest {
                 source,
-                flags: VmapFlags::from_bits_truncate(f)
+                flags: VmapFlags::from_bits_truncate(f),
+                caller
             })),
         addr().prop_map(|addr| Request::Vunmap(VunmapRequest { addr })),
-        any_u32().prop_map(|pages| Request::DmaAlloc(DmaAllocRequest { pages })),
+        (any_u32(), any_u32())
+            .prop_map(|(pages, caller)| Request::DmaAlloc(DmaAllocRequest { pages, caller })),
         addr().prop_map(|addr| Request::DmaFree(DmaFreeRequest { addr })),
         addr().prop_map(|addr| Request::VirtToPhys(VirtToPhysRequest { addr })),
         any_u32().prop_map(|cursor| Request::Info(InfoRequest { cursor })),
@@ -267,10 +277,16 @@ fn widest_instances_hit_the_computed_maximum() {
             phys: PhysAddr(max),
             size: max,
             mem_type: MemType::NormalUncached,
+            caller: max,
         }),
         Request::Vmap(VmapRequest {
             source: VmapSource::Frames(full_runs),
             flags: VmapFlags::READ_ONLY,
+            caller: max,
+        }),
+        Request::DmaAlloc(DmaAllocRequest {
+            pages: max,
+            caller: max,
         }),
         Request::Info(InfoRequest { cursor: max }),
         Request::Stats(StatsRequest {}),

@@ -252,17 +252,33 @@ impl<T: Transport> MemClient<T> {
     /// Maps `size` bytes of device memory at `phys` as `mem_type`:
     /// [`MemType::Device`] (registers, Linux `ioremap`) or
     /// [`MemType::NormalUncached`] (Linux `ioremap_wc`); a device is never
-    /// mapped cacheable (`PermissionDenied`).
+    /// mapped cacheable (`PermissionDenied`). The caller tag is the return
+    /// address into the calling function, as for [`vmalloc`](Self::vmalloc).
+    #[inline(never)]
     pub fn ioremap(
         &self,
         phys: PhysAddr,
         size: u32,
         mem_type: MemType,
     ) -> Result<IoMapping<'_, T>, ClientError> {
+        // First statement: the link register still holds the return address.
+        let caller = T::return_address();
+        self.ioremap_with(phys, size, mem_type, caller)
+    }
+
+    /// Like [`ioremap`](Self::ioremap), with an explicit caller tag.
+    pub fn ioremap_with(
+        &self,
+        phys: PhysAddr,
+        size: u32,
+        mem_type: MemType,
+        caller: u32,
+    ) -> Result<IoMapping<'_, T>, ClientError> {
         let ok = self.call(&IoremapRequest {
             phys,
             size,
             mem_type,
+            caller,
         })?;
         Ok(IoMapping {
             client: self,
@@ -283,13 +299,32 @@ impl<T: Transport> MemClient<T> {
         Ok(())
     }
 
-    /// Maps frames the caller owns at a new range.
+    /// Maps frames the caller owns at a new range. The caller tag is the
+    /// return address into the calling function, as for
+    /// [`vmalloc`](Self::vmalloc).
+    #[inline(never)]
     pub fn vmap(
         &self,
         source: VmapSource,
         flags: VmapFlags,
     ) -> Result<VmapArea<'_, T>, ClientError> {
-        let ok = self.call(&VmapRequest { source, flags })?;
+        // First statement: the link register still holds the return address.
+        let caller = T::return_address();
+        self.vmap_with(source, flags, caller)
+    }
+
+    /// Like [`vmap`](Self::vmap), with an explicit caller tag.
+    pub fn vmap_with(
+        &self,
+        source: VmapSource,
+        flags: VmapFlags,
+        caller: u32,
+    ) -> Result<VmapArea<'_, T>, ClientError> {
+        let ok = self.call(&VmapRequest {
+            source,
+            flags,
+            caller,
+        })?;
         Ok(VmapArea {
             client: self,
             addr: ok.addr,
@@ -309,9 +344,19 @@ impl<T: Transport> MemClient<T> {
         Ok(())
     }
 
-    /// `pages` physically contiguous pages for device DMA.
+    /// `pages` physically contiguous pages for device DMA. The caller tag
+    /// is the return address into the calling function, as for
+    /// [`vmalloc`](Self::vmalloc).
+    #[inline(never)]
     pub fn dma_alloc(&self, pages: u32) -> Result<DmaBuffer<'_, T>, ClientError> {
-        let ok = self.call(&DmaAllocRequest { pages })?;
+        // First statement: the link register still holds the return address.
+        let caller = T::return_address();
+        self.dma_alloc_with(pages, caller)
+    }
+
+    /// Like [`dma_alloc`](Self::dma_alloc), with an explicit caller tag.
+    pub fn dma_alloc_with(&self, pages: u32, caller: u32) -> Result<DmaBuffer<'_, T>, ClientError> {
+        let ok = self.call(&DmaAllocRequest { pages, caller })?;
         Ok(DmaBuffer {
             client: self,
             addr: ok.addr,

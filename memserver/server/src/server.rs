@@ -430,9 +430,7 @@ impl<M: Mapper> Server<M> {
             Opcode::Iounmap => self.serve(seq, io, |s, r| s.op_iounmap(client, &r)),
             Opcode::Vmap => self.serve(seq, io, |s, r| s.vmap(client, &r)),
             Opcode::Vunmap => self.serve(seq, io, |s, r| s.op_vunmap(client, &r)),
-            Opcode::DmaAlloc => self.serve(seq, io, |s, r: DmaAllocRequest| {
-                s.dma_alloc(client, r.pages)
-            }),
+            Opcode::DmaAlloc => self.serve(seq, io, |s, r| s.dma_alloc(client, &r)),
             Opcode::DmaFree => self.serve(seq, io, |s, r| s.op_dma_free(client, &r)),
             Opcode::VirtToPhys => self.serve(seq, io, |s, r| s.op_virt_to_phys(client, &r)),
             Opcode::Info => self.serve(seq, io, |s, r: InfoRequest| Ok(s.info(client, r.cursor))),
@@ -785,7 +783,7 @@ impl<M: Mapper> Server<M> {
 
         let area = self
             .core
-            .ioremap(r.phys, r.size, r.mem_type, client.into(), 0)
+            .ioremap(r.phys, r.size, r.mem_type, client.into(), r.caller)
             .map_err(wire)?;
         self.charge(client, |u| {
             u.areas += 1;
@@ -827,7 +825,7 @@ impl<M: Mapper> Server<M> {
         let attrs = MapAttrs::new(mem_type, !r.flags.contains(VmapFlags::READ_ONLY));
         let area = self
             .core
-            .vmap(&pfns, attrs, client.into(), 0)
+            .vmap(&pfns, attrs, client.into(), r.caller)
             .map_err(wire)?;
         self.charge(client, |u| {
             u.areas += 1;
@@ -936,7 +934,8 @@ impl<M: Mapper> Server<M> {
         Ok((pfns, mem_type.unwrap_or(MemType::NormalCached)))
     }
 
-    fn dma_alloc(&mut self, client: ClientId, pages: u32) -> Result<DmaAllocOk> {
+    fn dma_alloc(&mut self, client: ClientId, r: &DmaAllocRequest) -> Result<DmaAllocOk> {
+        let pages = r.pages;
         if pages == 0 {
             return Err(ErrorCode::InvalidSize);
         }
@@ -952,7 +951,10 @@ impl<M: Mapper> Server<M> {
         let span = pages + 1;
         self.admit(client)?.check_quota(pages, span)?;
 
-        let dma = self.core.dma_alloc(pages, client.into(), 0).map_err(wire)?;
+        let dma = self
+            .core
+            .dma_alloc(pages, client.into(), r.caller)
+            .map_err(wire)?;
         self.charge(client, |u| {
             u.pages += pages;
             u.dma_pages += pages;

@@ -492,6 +492,7 @@ fn any_request() -> impl Strategy<Value = Request> {
                 } else {
                     MemType::NormalUncached
                 },
+                caller: phys ^ size,
             })
         }),
         addr.clone()
@@ -499,14 +500,19 @@ fn any_request() -> impl Strategy<Value = Request> {
         (runs, 0u8..4).prop_map(|(runs, f)| Request::Vmap(VmapRequest {
             source: VmapSource::Frames(runs),
             flags: VmapFlags::from_bits_truncate(f),
+            caller: u32::from(f),
         })),
         addr.clone().prop_map(|addr| Request::Vmap(VmapRequest {
             source: VmapSource::Dma { addr },
             flags: VmapFlags::NONE,
+            caller: addr.0,
         })),
         addr.clone()
             .prop_map(|addr| Request::Vunmap(VunmapRequest { addr })),
-        any::<u32>().prop_map(|pages| Request::DmaAlloc(DmaAllocRequest { pages: pages % 64 })),
+        any::<u32>().prop_map(|pages| Request::DmaAlloc(DmaAllocRequest {
+            pages: pages % 64,
+            caller: pages,
+        })),
         addr.clone()
             .prop_map(|addr| Request::DmaFree(DmaFreeRequest { addr })),
         addr.prop_map(|addr| Request::VirtToPhys(VirtToPhysRequest { addr })),

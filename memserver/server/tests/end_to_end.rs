@@ -256,13 +256,13 @@ fn exit_reclaims_everything_the_client_held() {
             .into_raw(),
     );
     raw.push(
-        a.ioremap(VIRTIO.start, 0x200, MemType::Device)
+        a.ioremap_with(VIRTIO.start, 0x200, MemType::Device, 0x0001_2a4c)
             .unwrap()
             .into_raw(),
     );
-    let dma = a.dma_alloc(3).unwrap();
+    let dma = a.dma_alloc_with(3, 0x0001_2a4c).unwrap();
     raw.push(
-        a.vmap(VmapSource::Dma { addr: dma.addr() }, VmapFlags::NONE)
+        a.vmap_with(VmapSource::Dma { addr: dma.addr() }, VmapFlags::NONE, 0xb0b)
             .unwrap()
             .into_raw(),
     );
@@ -278,18 +278,19 @@ fn exit_reclaims_everything_the_client_held() {
             frames_released: 13,
             ioremaps: 1,
             dma_pages: 3,
-            // Grouped by caller, ascending: ioremap, vmap and DMA areas
-            // carry no caller (0); the vmalloc its explicit tag.
+            // Grouped by caller, ascending: every kind of area carries
+            // the tag its request named (the vmap its own, the vmalloc,
+            // ioremap and DMA areas a shared one).
             leaks: vec![
                 LeakGroup {
-                    caller: 0,
-                    areas: 3,
-                    bytes: (1 + 3 + 3) * PAGE_SIZE,
+                    caller: 0xb0b,
+                    areas: 1,
+                    bytes: 3 * PAGE_SIZE,
                 },
                 LeakGroup {
                     caller: 0x0001_2a4c,
-                    areas: 1,
-                    bytes: 10 * PAGE_SIZE,
+                    areas: 3,
+                    bytes: (10 + 1 + 3) * PAGE_SIZE,
                 },
             ],
         }
@@ -298,7 +299,7 @@ fn exit_reclaims_everything_the_client_held() {
     assert_eq!(summary.leaked_bytes(), 17 * PAGE_SIZE);
     assert_eq!(
         format!("{}", summary.leaks[1]),
-        "1 areas, 40960 bytes, caller 0x00012a4c"
+        "3 areas, 57344 bytes, caller 0x00012a4c"
     );
     assert!(format!("{summary}").contains("reclaimed 4 areas"));
     {

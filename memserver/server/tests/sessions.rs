@@ -309,6 +309,7 @@ impl Session {
                         phys: PhysAddr(phys),
                         size,
                         mem_type: MemType::Device,
+                        caller: 0x10_0000 + c,
                     }),
                 );
                 let pages = ((phys & 0xfff) + size).div_ceil(PAGE_SIZE);
@@ -369,7 +370,14 @@ impl Session {
                 } else {
                     VmapFlags::NONE
                 };
-                match self.call(c, Request::Vmap(VmapRequest { source, flags })) {
+                match self.call(
+                    c,
+                    Request::Vmap(VmapRequest {
+                        source,
+                        flags,
+                        caller: 0x20_0000 + c,
+                    }),
+                ) {
                     Ok(Response::Vmap(ok)) => {
                         prop_assert!(!self.model.over_quota(c, 0, src_pages + 1));
                         prop_assert_eq!(ok.size, src_pages * PAGE_SIZE);
@@ -402,7 +410,13 @@ impl Session {
                 }
             }
             Op::DmaAlloc { c, pages } => {
-                match self.call(c, Request::DmaAlloc(DmaAllocRequest { pages })) {
+                match self.call(
+                    c,
+                    Request::DmaAlloc(DmaAllocRequest {
+                        pages,
+                        caller: 0x30_0000 + c,
+                    }),
+                ) {
                     Ok(Response::DmaAlloc(ok)) => {
                         prop_assert!(
                             Model::quota(c).is_some()

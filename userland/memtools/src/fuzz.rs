@@ -905,11 +905,13 @@ impl<'c> Fuzzer<'c> {
             }),
             2 => Request::DmaAlloc(DmaAllocRequest {
                 pages: self.rng.range(1, 4),
+                caller: self.rng.next(),
             }),
             3 => Request::Ioremap(IoremapRequest {
                 phys: PhysAddr(self.device.page()),
                 size: P,
                 mem_type: MemType::Device,
+                caller: self.rng.next(),
             }),
             _ => Request::VirtToPhys(VirtToPhysRequest {
                 addr: VirtAddr(self.hostile_addr()),

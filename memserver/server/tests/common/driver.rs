@@ -382,6 +382,7 @@ impl Driver {
                     _ => Self::size(input),
                 },
                 mem_type: MemType::ALL[input.below(3) as usize],
+                caller: input.u32(),
             }),
             7 => self.vmap_request(client, input),
             8 => Request::DmaAlloc(DmaAllocRequest {
@@ -390,6 +391,7 @@ impl Driver {
                     1 => input.u32(),
                     _ => 1 + input.below(16),
                 },
+                caller: input.u32(),
             }),
             9 => {
                 let addr = VirtAddr(self.some_addr(client, input));
@@ -432,6 +434,7 @@ impl Driver {
                         addr: VirtAddr(self.some_addr(client, input)),
                     },
                     flags,
+                    caller: input.u32(),
                 });
             }
             let n = input.below(4) as usize;
@@ -448,6 +451,7 @@ impl Driver {
             return Request::Vmap(VmapRequest {
                 source: VmapSource::Frames(BoundedVec::from_slice(&runs).unwrap()),
                 flags,
+                caller: input.u32(),
             });
         }
         let mut runs = Vec::new();
@@ -477,6 +481,7 @@ impl Driver {
         Request::Vmap(VmapRequest {
             source: VmapSource::Frames(BoundedVec::from_slice(&runs).unwrap()),
             flags,
+            caller: input.u32(),
         })
     }
 
