@@ -9,7 +9,6 @@ use std::rc::Rc;
 use abi::{Pfn, PhysAddr, VirtAddr, PAGE_SIZE};
 use common::*;
 use ipc::*;
-use memclient::ClientError;
 use memserver::*;
 use proptest::prelude::*;
 
@@ -19,9 +18,7 @@ fn setup() -> Rc<RefCell<TestServer>> {
     shared_server(POOL)
 }
 
-fn err<T: std::fmt::Debug>(r: Result<T, ClientError>) -> ErrorCode {
-    server_error(r)
-}
+use common::server_error as err;
 
 /// What must not change when a request is refused.
 #[derive(Debug, PartialEq)]

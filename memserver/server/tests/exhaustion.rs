@@ -9,11 +9,9 @@ use std::rc::Rc;
 use abi::PAGE_SIZE;
 use common::*;
 use ipc::ErrorCode;
-use memclient::{ClientError, MemType};
+use memclient::MemType;
 
-fn err<T: std::fmt::Debug>(r: Result<T, ClientError>) -> ErrorCode {
-    server_error(r)
-}
+use common::server_error as err;
 
 /// Frames the pool handed out equal frames the clients hold (after the
 /// parked ones are flushed back).

@@ -21,9 +21,7 @@ fn setup() -> Rc<RefCell<TestServer>> {
     shared_server(POOL)
 }
 
-fn err<T: std::fmt::Debug>(r: Result<T, ClientError>) -> ErrorCode {
-    server_error(r)
-}
+use common::server_error as err;
 
 /// What must not change when a request is refused.
 #[derive(Debug, PartialEq)]

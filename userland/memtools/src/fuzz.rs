@@ -103,6 +103,20 @@ enum Outcome<T> {
 }
 
 impl<'c> Fuzzer<'c> {
+    /// A valid request was refused with `code`: running out (quota,
+    /// frames, window) is expected, and frees a random live area so the
+    /// mix keeps moving; any other code is a wrong reply.
+    fn refused(&mut self, code: ErrorCode, what: core::fmt::Arguments<'_>) {
+        match code {
+            ErrorCode::QuotaExceeded | ErrorCode::OutOfMemory | ErrorCode::NoVirtualSpace => {
+                if let Some(i) = self.random_live() {
+                    self.release_slot(i, false);
+                }
+            }
+            _ => self.wrong(format_args!("valid {what} -> {code:?}")),
+        }
+    }
+
     fn wrong(&mut self, args: core::fmt::Arguments<'_>) {
         self.wrong += 1;
         if self.wrong <= u64::from(LOG_LIMIT) {
@@ -286,17 +300,7 @@ impl<'c> Fuzzer<'c> {
                 }
                 self.adopt(addr, size, Kind::Vmalloc);
             }
-            Outcome::Typed(
-                ErrorCode::QuotaExceeded | ErrorCode::OutOfMemory | ErrorCode::NoVirtualSpace,
-            ) => {
-                // Full: free something so the mix keeps moving.
-                if let Some(i) = self.random_live() {
-                    self.release_slot(i, false);
-                }
-            }
-            Outcome::Typed(code) => {
-                self.wrong(format_args!("valid vmalloc({pages} pages) -> {code:?}"));
-            }
+            Outcome::Typed(code) => self.refused(code, format_args!("vmalloc({pages} pages)")),
             Outcome::Broken => {}
         }
     }
@@ -319,16 +323,7 @@ impl<'c> Fuzzer<'c> {
                 }
                 self.adopt(addr, size, Kind::Dma);
             }
-            Outcome::Typed(
-                ErrorCode::QuotaExceeded | ErrorCode::OutOfMemory | ErrorCode::NoVirtualSpace,
-            ) => {
-                if let Some(i) = self.random_live() {
-                    self.release_slot(i, false);
-                }
-            }
-            Outcome::Typed(code) => {
-                self.wrong(format_args!("valid dma_alloc({pages}) -> {code:?}"))
-            }
+            Outcome::Typed(code) => self.refused(code, format_args!("dma_alloc({pages})")),
             Outcome::Broken => {}
         }
     }
